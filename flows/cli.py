@@ -1,0 +1,161 @@
+"""The `cradle` command line: each command parses its arguments and calls one library function."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from manifests.errors import CradleError
+from manifests.export import export_manifests
+from manifests.ledger import Ledger, StatusCount
+from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
+from stages.config import CradleConfig, load_config
+from stages.paths import DataRoot
+
+app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D training data.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+console = Console()
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False
+         ) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+    # Alembic announces each migration plugin and httpx each Prefect API call at INFO.
+    for chatty in ("alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+@app.command()
+def init() -> None:
+    """Create the data root and the ledger (safe to repeat)."""
+    cfg = _config()
+    root = DataRoot(cfg.home).create()
+    _ledger(cfg).close()
+    console.print(f"Data root ready at [bold]{root.home.resolve()}[/]")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration and each section's hash."""
+    cfg = _config()
+    console.print(yaml.safe_dump(cfg.to_display(), sort_keys=False).rstrip())
+    console.print("\n# section hashes (recorded with every stage result)")
+    for name in cfg.sections():
+        console.print(f"# {name}: {cfg.section_hash(name)}")
+
+
+@app.command()
+def status() -> None:
+    """Show how many clips stand where: per stage, by status and reason."""
+    cfg = _config()
+    ledger = _ledger(cfg)
+    try:
+        counts = ledger.status_counts()
+        total = ledger.clip_count()
+    finally:
+        ledger.close()
+    if total == 0:
+        console.print(f"The ledger at {ledger.safe_url} holds no clips yet. "
+                      "Run [bold]cradle run --demo[/] to curate the demo corpus.")
+        return
+    console.print(_stage_table(counts, total))
+    rejections = _reason_table(counts)
+    if rejections.row_count:
+        console.print(rejections)
+
+
+@app.command()
+def export(
+    run: Annotated[str | None, typer.Option(help="Run id; default: the latest run.")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Export the whole ledger.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+) -> None:
+    """Write parquet manifests (clips, stage results, rejections) for pandas and DuckDB."""
+    cfg = _config()
+    root = DataRoot(cfg.home)
+    ledger = _ledger(cfg)
+    try:
+        run_id = None if all_runs else (run or ledger.latest_run_id())
+        target = out or (root.run_dir(run_id) if run_id else root.home / "exports" / "all")
+        written = export_manifests(ledger, target, run_id=run_id)
+    finally:
+        ledger.close()
+    for name, path in written.items():
+        console.print(f"{name:>14}: {path.resolve()}")
+
+
+@app.command()
+def run(
+    demo: Annotated[bool, typer.Option(help="Curate the offline demo corpus.")] = False,
+    source: Annotated[list[Path] | None, typer.Option(
+        help="An AudioSet-format segment CSV (repeatable).")] = None,
+) -> None:
+    """Run the nightly Prefect flow once, now."""
+    cfg = _config()
+    if not demo and not source:
+        raise typer.BadParameter("name a --source list, or use --demo")
+    from flows.runtime import prepare_environment
+
+    prepare_environment(DataRoot(cfg.home))
+    from flows.nightly import NightlyParams, nightly
+
+    summary = nightly(NightlyParams(demo=demo, source_lists=source or []))
+    console.print(summary)
+
+
+def _config() -> CradleConfig:
+    try:
+        return load_config()
+    except CradleError as e:
+        _fail(e)
+
+
+def _ledger(cfg: CradleConfig) -> Ledger:
+    try:
+        return Ledger.open(cfg.ledger_url)
+    except CradleError as e:
+        _fail(e)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/] {error}")
+    raise typer.Exit(2)
+
+
+def _stage_table(counts: list[StatusCount], total: int) -> Table:
+    columns = [s.value for s in Status] + ["pending"]
+    table = Table(title=f"Clips per stage ({total} clips in the ledger)")
+    table.add_column("stage")
+    for column in columns:
+        table.add_column(column, justify="right")
+    stages = sorted({c.stage for c in counts},
+                    key=lambda s: PIPELINE_STAGES.index(s) if s in PIPELINE_STAGES else 99)
+    for stage in stages:
+        per_status = {column: 0 for column in columns}
+        for count in counts:
+            if count.stage == stage:
+                per_status[count.status] += count.clips
+        table.add_row(stage, *(str(per_status[c]) for c in columns))
+    return table
+
+
+def _reason_table(counts: list[StatusCount]) -> Table:
+    table = Table(title="Why clips stopped (latest attempt)")
+    for column in ("stage", "status", "reason", "clips", "meaning"):
+        table.add_column(column, justify="right" if column == "clips" else "left")
+    for count in sorted(counts, key=lambda c: (c.stage, c.status, -c.clips)):
+        if count.reason:
+            table.add_row(count.stage, count.status, count.reason, str(count.clips),
+                          ReasonCode(count.reason).description)
+    return table

@@ -1,0 +1,27 @@
+"""Process environment for Prefect and the model libraries, set before they are imported.
+
+Prefect reads its settings at import time, so the CLI calls `prepare_environment` first and
+imports the flows after it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from stages.paths import DataRoot
+
+
+def prepare_environment(root: DataRoot) -> None:
+    """Points Prefect at a local SQLite-backed server under the data root unless told otherwise.
+
+    With no `PREFECT_API_URL`, Prefect starts a temporary local server on its own; set the variable
+    to use a shared Prefect server (PostgreSQL-backed, several machines) instead.
+    """
+    os.environ.setdefault("PREFECT_HOME", str(root.prefect_home.resolve()))
+    # Analytics off: no telemetry about infant data leaves the machine, and no intermittent
+    # "database is locked" on the telemetry insert (measured with Prefect 3.8.8).
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first run in a fresh PREFECT_HOME migrates Prefect's database (~20 s here).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    # pyannote.audio 4 sends usage metrics by default; infant data must not leak metadata.
+    os.environ["PYANNOTE_METRICS_ENABLED"] = "0"

@@ -1,0 +1,17 @@
+"""Cradle's exceptions: programming and environment errors, never per-clip verdicts.
+
+Per-clip problems are values (a `StageResult` with a `ReasonCode`); these are raised for what a
+person must fix: bad configuration, a ledger that cannot be opened, missing model weights.
+"""
+
+
+class CradleError(Exception):
+    """Base class of everything Cradle raises on purpose."""
+
+
+class ConfigError(CradleError):
+    """The configuration (cradle.yaml or CRADLE_* variables) is invalid."""
+
+
+class LedgerError(CradleError):
+    """The ledger cannot be opened, migrated or written as asked."""

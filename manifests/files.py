@@ -1,0 +1,66 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one.
+
+Every write goes to a temporary name in the destination's folder, is flushed to disk, then renamed
+into place; a crash leaves at worst a stray `.tmp-*` file that the next write of that path ignores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+TEMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """Yields a temporary path beside `destination`; renames it into place if the block succeeds.
+
+    For writers that want a filename (ffmpeg, pyarrow, numpy). The temporary name keeps the
+    destination's suffix so that tools choosing a format by extension still work.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=TEMP_PREFIX + destination.stem + "-", suffix=destination.suffix,
+        dir=destination.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, destination)
+        _fsync_dir(destination.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(destination: Path, data: bytes) -> Path:
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+    return Path(destination)
+
+
+def atomic_write_text(destination: Path, text: str) -> Path:
+    return atomic_write_bytes(destination, text.encode("utf-8"))
+
+
+def atomic_write_json(destination: Path, data: Any) -> Path:
+    """Writes JSON with sorted keys, so equal data gives byte-identical files."""
+    return atomic_write_text(destination, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename itself must reach the disk too, or a power cut can undo it.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Face models, audio encoders, the diffusion transformer, losses, metrics, trainer, evaluator."""

@@ -1,0 +1,1 @@
+"""The annotators' web app: browse rejected clips, confirm or override them."""

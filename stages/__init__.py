@@ -1,0 +1,1 @@
+"""Curation stages: plain functions over batches of clips, never importing Prefect."""

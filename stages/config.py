@@ -1,0 +1,130 @@
+"""Cradle's one typed configuration: `cradle.yaml`, overridden by `CRADLE_*` environment variables.
+
+Each stage has its own section; a section's hash goes into the ledger with every result, so a
+changed setting re-runs exactly the stages it affects and nothing else.
+
+Precedence (highest first): values passed in code, `CRADLE_*` variables (nested with `__`, e.g.
+`CRADLE_LEDGER__URL`), the YAML file (`CRADLE_CONFIG`, else `./cradle.yaml`), the defaults below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+from manifests.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("cradle.yaml")
+
+
+class Section(BaseModel):
+    """A frozen configuration section; unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LedgerConfig(Section):
+    # Empty means a SQLite file under the data root: nothing to install or start.
+    url: str = ""
+
+
+class RunConfig(Section):
+    # Clips per Prefect task: big enough that models load once per batch, small enough that a
+    # crash loses little work and thousands of tiny tasks don't swamp the orchestrator.
+    batch_size: int = Field(default=32, ge=1)
+
+
+class DemoConfig(Section):
+    # Fixed seed: the demo corpus, and so every demo result, is the same on every machine.
+    seed: int = 0
+
+
+class CradleConfig(BaseSettings):
+    """The effective configuration of one Cradle process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRADLE_", env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    # The data root holds raw/, audio/, faces/, fits/, shards/, runs/, models/ and the ledger.
+    home: Path = Path("cradle-data")
+    ledger: LedgerConfig = LedgerConfig()
+    run: RunConfig = RunConfig()
+    demo: DemoConfig = DemoConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = config_file_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    @property
+    def ledger_url(self) -> str:
+        return self.ledger.url or f"sqlite:///{(self.home / 'ledger.sqlite').resolve()}"
+
+    def section_hash(self, name: str) -> str:
+        """A stable hash of one section's values: equal settings, equal hash, on any machine."""
+        section = getattr(self, name)
+        if not isinstance(section, Section):
+            raise ConfigError(f"{name!r} is not a configuration section")
+        canonical = json.dumps(section.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def sections(self) -> list[str]:
+        return [name for name, value in self if isinstance(value, Section)]
+
+    def to_display(self) -> dict[str, Any]:
+        """The effective values as plain data, with secrets (database passwords) masked."""
+        data = self.model_dump(mode="json")
+        if self.ledger.url:
+            data["ledger"]["url"] = make_url(self.ledger.url).render_as_string(hide_password=True)
+        data["ledger"]["effective_url"] = make_url(self.ledger_url).render_as_string(
+            hide_password=True
+        )
+        return data
+
+
+def config_file_path() -> Path | None:
+    """The YAML file to read: `CRADLE_CONFIG` if set (it must exist), else ./cradle.yaml if any."""
+    named = os.environ.get("CRADLE_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"CRADLE_CONFIG names {path}, which does not exist")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_config(**overrides: Any) -> CradleConfig:
+    """Reads the configuration, turning validation errors into one readable ConfigError."""
+    try:
+        return CradleConfig(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"cannot parse {config_file_path()}: {e}") from e

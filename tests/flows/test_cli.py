@@ -1,0 +1,100 @@
+"""The `cradle` commands a data engineer types, on an empty and on a populated ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from manifests.ledger import Ledger
+from manifests.outcomes import ReasonCode, StageResult
+from manifests.testing import dummy_clips, dummy_rejection
+from stages.config import load_config
+
+runner = CliRunner()
+
+
+def cradle(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False, terminal_width=120)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def populated(isolated_home: Path) -> Ledger:
+    ledger = Ledger.open(load_config().ledger_url)
+    clips = dummy_clips(5)
+    ledger.add_clips(clips)
+    run_id = ledger.start_run("nightly")
+    now = datetime.now(UTC)
+    ledger.record("download", "1", "h", [StageResult.ok(c.id) for c in clips], started_at=now,
+                  run_id=run_id)
+    ledger.record("audio", "1", "h",
+                  [StageResult.ok(clips[0].id), dummy_rejection(clips[1]),
+                   StageResult.rejected(clips[2].id, ReasonCode.ADULT_SPEECH,
+                                        {"adult_speech_ratio": 0.6})],
+                  started_at=now, run_id=run_id)
+    ledger.finish_run(run_id)
+    return ledger
+
+
+def test_help_lists_only_working_commands() -> None:
+    output = cradle("--help")
+    for command in ("init", "config", "status", "export", "run"):
+        assert command in output
+
+
+def test_init_creates_the_data_root_and_ledger(isolated_home: Path) -> None:
+    cradle("init")
+    for folder in ("raw", "audio", "faces", "fits", "shards", "runs", "models"):
+        assert (isolated_home / folder).is_dir()
+    assert (isolated_home / "ledger.sqlite").is_file()
+    cradle("init")
+
+
+def test_config_show_prints_effective_values_and_hashes(isolated_home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CRADLE_RUN__BATCH_SIZE", "5")
+    output = cradle("config", "show")
+    assert "batch_size: 5" in output
+    assert f"# run: {load_config().section_hash('run')}" in output
+
+
+def test_bad_config_is_a_clear_error_not_a_traceback(isolated_home: Path) -> None:
+    Path("cradle.yaml").write_text("run:\n  batch_size: -1\n")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 2
+    assert "run.batch_size" in result.output and "Traceback" not in result.output
+
+
+def test_status_on_an_empty_ledger_says_what_to_do(isolated_home: Path) -> None:
+    assert "cradle run --demo" in cradle("status")
+
+
+def test_status_table_counts_clips_per_stage_and_reason(populated: Ledger) -> None:
+    output = cradle("status")
+    stage_table = output.split("Why clips stopped")[0]
+    lines = {line.split("│")[1].strip(): line for line in stage_table.splitlines() if "│" in line}
+    download = [cell.strip() for cell in lines["download"].split("│")[2:-1]]
+    audio = [cell.strip() for cell in lines["audio"].split("│")[2:-1]]
+    # columns: ok, rejected, retry, failed, pending
+    assert download == ["5", "0", "0", "0", "0"]
+    assert audio == ["1", "2", "0", "0", "2"]
+    assert "adult_speech" in output and "silent" in output
+
+
+def test_export_writes_manifests_for_the_latest_run(populated: Ledger,
+                                                    isolated_home: Path) -> None:
+    output = cradle("export")
+    run_dir = isolated_home / "runs" / populated.latest_run_id()
+    assert str(run_dir) in output.replace("\n", "")
+    results = pd.read_parquet(run_dir / "stage_results.parquet")
+    assert len(results) == 8
+    reasons = duckdb.sql(
+        f"SELECT reason_code, count(*) FROM '{run_dir / 'rejections.parquet'}' "
+        "GROUP BY reason_code ORDER BY 1").fetchall()
+    assert reasons == [("adult_speech", 1), ("silent", 1)]

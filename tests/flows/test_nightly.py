@@ -1,0 +1,52 @@
+"""The nightly flow under Prefect's test harness: registers sources, records the run, exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from manifests.ledger import Ledger
+from stages.config import load_config
+from tests.stages.test_sources import SEGMENTS
+
+
+@pytest.fixture(scope="module")
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def test_register_task_logic_runs_without_prefect(isolated_home: Path) -> None:
+    from flows.nightly import open_ledger, register_sources
+    from stages.sources import read_audioset_csv
+
+    Path("segments.csv").write_text(SEGMENTS)
+    url = load_config().ledger_url
+    open_ledger.fn(url)
+    clips = read_audioset_csv(Path("segments.csv"))
+    assert register_sources.fn(url, clips, "run-1") == 2
+    assert register_sources.fn(url, clips, "run-2") == 0
+
+
+@pytest.mark.slow
+def test_nightly_flow_registers_sources_and_exports_the_run(isolated_home: Path,
+                                                             prefect_server: None) -> None:
+    from flows.nightly import NightlyParams, nightly
+
+    Path("segments.csv").write_text(SEGMENTS)
+    params = NightlyParams(source_lists=[Path("segments.csv")])
+    assert nightly(params) == {"source_clips": 2, "new_clips": 2, "ledger_clips": 2}
+    assert nightly(params)["new_clips"] == 0
+
+    ledger = Ledger(load_config().ledger_url)
+    run_id = ledger.latest_run_id()
+    ledger.close()
+    exported = isolated_home / "runs" / run_id
+    assert pd.read_parquet(exported / "clips.parquet").empty  # the second run added nothing
+    first_run = sorted((isolated_home / "runs").iterdir())[0]
+    assert len(pd.read_parquet(first_run / "stage_results.parquet")) == 2

@@ -1,0 +1,102 @@
+"""The stage contract: every clip gets exactly one recorded result, and finished work is skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from manifests.ledger import Ledger
+from manifests.outcomes import ReasonCode, StageResult, Status
+from manifests.records import Clip
+from manifests.testing import dummy_clips
+from stages.contract import StageSpec, execute_batch
+from stages.paths import DataRoot
+
+
+class CountingStage:
+    """Writes one file per clip and rejects clips whose index is odd."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, clips: Sequence[Clip], cfg: Any, root: DataRoot) -> list[StageResult]:
+        results = []
+        for clip in clips:
+            self.seen.append(clip.id)
+            if int(clip.id.split("-")[2]) // 1000 % 2:
+                results.append(StageResult.rejected(clip.id, ReasonCode.SILENT, {"rms": 0.0}))
+                continue
+            out = root.audio / f"{clip.id}.txt"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(clip.id)
+            results.append(StageResult.ok(clip.id, outputs={"text": out}))
+        return results
+
+
+@pytest.fixture
+def setup(tmp_path: Path):
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    clips = dummy_clips(4)
+    ledger.add_clips(clips)
+    yield ledger, clips, DataRoot(tmp_path).create()
+    ledger.close()
+
+
+def test_results_are_recorded_and_a_rerun_skips_finished_clips(setup) -> None:
+    ledger, clips, root = setup
+    fn = CountingStage()
+    stage = StageSpec("audio", "1", fn)
+    first = execute_batch(stage, clips, None, "h", root, ledger)
+    assert [r.status for r in first] == [Status.OK, Status.REJECTED, Status.OK, Status.REJECTED]
+    fn.seen.clear()
+    execute_batch(stage, clips, None, "h", root, ledger)
+    # Rejected clips are tried again (the data or the thresholds may change); ok clips are not.
+    assert fn.seen == [clips[1].id, clips[3].id]
+
+
+def test_changed_config_or_version_or_missing_output_reruns(setup) -> None:
+    ledger, clips, root = setup
+    fn = CountingStage()
+    execute_batch(StageSpec("audio", "1", fn), clips[:1], None, "h", root, ledger)
+    for stage, config_hash in ((StageSpec("audio", "2", fn), "h"),
+                               (StageSpec("audio", "1", fn), "other")):
+        fn.seen.clear()
+        execute_batch(stage, clips[:1], None, config_hash, root, ledger)
+        assert fn.seen == [clips[0].id]
+    (root.audio / f"{clips[0].id}.txt").unlink()
+    fn.seen.clear()
+    execute_batch(StageSpec("audio", "1", fn), clips[:1], None, "h", root, ledger)
+    assert fn.seen == [clips[0].id]
+
+
+def test_a_crashing_stage_loses_no_clip(setup) -> None:
+    ledger, clips, root = setup
+
+    def explode(clips, cfg, root):
+        raise RuntimeError("model weights are corrupt")
+
+    execute_batch(StageSpec("faces", "1", explode), clips, None, "h", root, ledger)
+    latest = ledger.latest("faces")
+    assert {a.status for a in latest.values()} == {Status.FAILED}
+    assert all("model weights are corrupt" in a.metrics["error"] for a in latest.values())
+    assert len(latest) == len(clips)
+
+
+def test_a_clip_without_result_is_recorded_as_failed(setup) -> None:
+    ledger, clips, root = setup
+    forgetful = StageSpec("faces", "1", lambda clips, cfg, root: [StageResult.ok(clips[0].id)])
+    execute_batch(forgetful, clips[:2], None, "h", root, ledger)
+    latest = ledger.latest("faces")
+    assert latest[clips[0].id].status is Status.OK
+    assert latest[clips[1].id].reason is ReasonCode.INTERNAL_ERROR
+    assert "returned no result" in latest[clips[1].id].metrics["error"]
+
+
+def test_non_ok_results_need_a_reason() -> None:
+    with pytest.raises(ValueError, match="needs a reason"):
+        StageResult("c", Status.REJECTED)
+    result = StageResult.rejected("c", ReasonCode.MUSIC, {"music_ratio": 0.8})
+    assert StageResult.from_dict(result.to_dict()) == result
