@@ -111,7 +111,8 @@ def run(
     from flows.nightly import NightlyParams, nightly
 
     summary = nightly(NightlyParams(demo=demo, source_lists=source or []))
-    console.print(summary)
+    console.print(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in summary.items()))
+    status()
 
 
 def _config() -> CradleConfig:

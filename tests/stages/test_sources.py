@@ -33,7 +33,7 @@ def test_rows_become_clips_with_ids_from_the_source(tmp_path: Path) -> None:
 def test_a_malformed_row_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(SEGMENTS + "broken, x\n")
-    with pytest.raises(CradleError, match="bad.csv:6"):
+    with pytest.raises(CradleError, match=r"bad\.csv:6"):
         read_audioset_csv(path)
 
 
