@@ -108,7 +108,9 @@ class StageResult:
     """The outcome of one stage on one clip: the stage contract's return value.
 
     `metrics` holds the measurements behind the verdict (JSON-serialisable scalars, lists and
-    dicts); `outputs` names the files the stage wrote, by role.
+    dicts); `outputs` names the files the stage wrote, by role. A `deferred` result means the stage
+    did not try the clip at all (e.g. a circuit breaker is open): it is not recorded, so the clip
+    stays pending for the next run.
     """
 
     clip_id: str
@@ -116,6 +118,7 @@ class StageResult:
     reason: ReasonCode | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
+    deferred: bool = False
 
     def __post_init__(self) -> None:
         if self.status is not Status.OK and self.reason is None:
@@ -130,6 +133,12 @@ class StageResult:
     def rejected(cls, clip_id: str, reason: ReasonCode,
                  metrics: dict[str, Any] | None = None) -> StageResult:
         return cls(clip_id, Status.REJECTED, reason, metrics or {})
+
+    @classmethod
+    def defer(cls, clip_id: str, reason: ReasonCode,
+              metrics: dict[str, Any] | None = None) -> StageResult:
+        """The clip was not tried this run (breaker open, run stopping); it stays pending."""
+        return cls(clip_id, Status.RETRY, reason, metrics or {}, deferred=True)
 
     @classmethod
     def from_exception(cls, clip_id: str, error: BaseException,

@@ -70,7 +70,8 @@ def execute_batch(
     `failed` result with reason `internal_error` and the error's repr.
 
     Returns:
-        The results recorded now (clips already done are skipped and not returned).
+        The results of the clips tried now: recorded ones, plus deferred ones (not recorded, so
+        those clips stay pending). Clips already done are skipped and not returned.
     """
     todo = pending(ledger, clips, stage, config_hash)
     if not todo:
@@ -82,8 +83,9 @@ def execute_batch(
         log.exception("stage %s failed on a batch of %d clips", stage.name, len(todo))
         results = [StageResult.from_exception(clip.id, e) for clip in todo]
     results = _one_result_per_clip(stage.name, todo, results)
-    ledger.record(stage.name, stage.version, config_hash, results, started_at=started,
-                  run_id=run_id)
+    ledger.record(stage.name, stage.version, config_hash,
+                  [result for result in results if not result.deferred],
+                  started_at=started, run_id=run_id)
     return results
 
 

@@ -100,3 +100,18 @@ def test_non_ok_results_need_a_reason() -> None:
         StageResult("c", Status.REJECTED)
     result = StageResult.rejected("c", ReasonCode.MUSIC, {"music_ratio": 0.8})
     assert StageResult.from_dict(result.to_dict()) == result
+
+
+def test_deferred_clips_are_not_recorded_and_stay_pending(setup) -> None:
+    ledger, clips, root = setup
+
+    def breaker_open(clips, cfg, root):
+        return [StageResult.ok(clips[0].id)] + [
+            StageResult.defer(clip.id, ReasonCode.RATE_LIMITED) for clip in clips[1:]]
+
+    results = execute_batch(StageSpec("download", "1", breaker_open), clips, None, "h", root,
+                            ledger)
+    assert [r.deferred for r in results] == [False, True, True, True]
+    assert set(ledger.latest("download")) == {clips[0].id}
+    counts = {(c.status, c.clips) for c in ledger.status_counts() if c.stage == "download"}
+    assert counts == {("ok", 1), ("pending", 3)}
