@@ -1,0 +1,90 @@
+"""The file format between the faces stage and the fitting stage (and the review UI).
+
+`faces/<clip>.npz` holds one clip's target face, frame by frame: MediaPipe landmarks, which frames
+have a face, which pass quality control, the accepted segments, and the per-frame QC measurements
+that the review UI draws as a timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from manifests.files import atomic_path
+
+LANDMARKS = 478  # MediaPipe FaceMesh with refine_landmarks=True (468 + 10 iris points)
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """One clip's target face over time.
+
+    Attributes:
+        landmarks: (T, 478, 3) float32; x, y in pixels of the clip's frames, z in the same scale
+            as x (MediaPipe's relative depth times the frame width). NaN where no face.
+        present: (T,) bool, a face was found.
+        good: (T,) bool, the frame passed every QC check.
+        segments: (S, 2) int64 [start, end) frame ranges of accepted segments.
+        fps, width, height: the clip's frame rate and frame size.
+        qc: per-frame QC arrays of shape (T,), e.g. "coverage", "yaw_deg", "pitch_deg",
+            "roll_deg", "face_size_px", "occlusion".
+    """
+
+    landmarks: np.ndarray
+    present: np.ndarray
+    good: np.ndarray
+    segments: np.ndarray
+    fps: float
+    width: int
+    height: int
+    qc: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        frames = len(self.landmarks)
+        if self.landmarks.shape[1:] != (LANDMARKS, 3):
+            raise ValueError(f"landmarks must be (T, {LANDMARKS}, 3), got {self.landmarks.shape}")
+        for name, values in {"present": self.present, "good": self.good, **self.qc}.items():
+            if len(values) != frames:
+                raise ValueError(f"{name} has {len(values)} frames, landmarks have {frames}")
+        if self.segments.size and (self.segments.ndim != 2 or self.segments.shape[1] != 2):
+            raise ValueError(f"segments must be (S, 2), got {self.segments.shape}")
+
+    @property
+    def frames(self) -> int:
+        return len(self.landmarks)
+
+    def save(self, path: Path) -> Path:
+        """Writes the track atomically as a compressed npz."""
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(
+                handle,
+                format_version=np.int64(FORMAT_VERSION),
+                landmarks=self.landmarks.astype(np.float32),
+                present=self.present.astype(bool),
+                good=self.good.astype(bool),
+                segments=self.segments.astype(np.int64).reshape(-1, 2),
+                meta=np.array([self.fps, self.width, self.height], dtype=np.float64),
+                **{f"qc_{name}": values for name, values in self.qc.items()},
+            )
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path) -> FaceTrack:
+        with np.load(path) as data:
+            if int(data["format_version"]) != FORMAT_VERSION:
+                raise ValueError(f"{path}: face track format {int(data['format_version'])}, "
+                                 f"this Cradle reads {FORMAT_VERSION}")
+            fps, width, height = data["meta"]
+            return cls(
+                landmarks=data["landmarks"],
+                present=data["present"],
+                good=data["good"],
+                segments=data["segments"],
+                fps=float(fps),
+                width=int(width),
+                height=int(height),
+                qc={key[3:]: data[key] for key in data.files if key.startswith("qc_")},
+            )
