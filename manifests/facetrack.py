@@ -58,17 +58,17 @@ class FaceTrack:
 
     def save(self, path: Path) -> Path:
         """Writes the track atomically as a compressed npz."""
+        arrays: dict[str, np.ndarray] = {
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "landmarks": self.landmarks.astype(np.float32),
+            "present": self.present.astype(bool),
+            "good": self.good.astype(bool),
+            "segments": self.segments.astype(np.int64).reshape(-1, 2),
+            "meta": np.array([self.fps, self.width, self.height], dtype=np.float64),
+            **{f"qc_{name}": np.asarray(values) for name, values in self.qc.items()},
+        }
         with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(
-                handle,
-                format_version=np.int64(FORMAT_VERSION),
-                landmarks=self.landmarks.astype(np.float32),
-                present=self.present.astype(bool),
-                good=self.good.astype(bool),
-                segments=self.segments.astype(np.int64).reshape(-1, 2),
-                meta=np.array([self.fps, self.width, self.height], dtype=np.float64),
-                **{f"qc_{name}": values for name, values in self.qc.items()},
-            )
+            np.savez_compressed(handle, allow_pickle=False, **arrays)
         return Path(path)
 
     @classmethod
