@@ -42,17 +42,27 @@ def outputs_present(attempt: Attempt) -> bool:
     return all(Path(path).exists() for path in attempt.outputs.values())
 
 
-def is_done(ledger: Ledger, clip_id: str, stage: StageSpec, config_hash: str) -> bool:
-    """The resume rule: an `ok` result with this stage version and config hash, outputs present."""
-    attempt = ledger.latest_ok(clip_id, stage.name, stage.version, config_hash)
-    return attempt is not None and outputs_present(attempt)
+def is_settled(attempt: Attempt | None, stage: StageSpec, config_hash: str) -> bool:
+    """The resume rule: does this clip's latest attempt make running the stage again pointless?
+
+    Settled: the attempt used this stage version and config hash, and it is `ok` with its outputs
+    present, or a data verdict (`rejected`) or permanent fault (`failed`) that would repeat. A
+    `retry`, a new stage version, a changed configuration or a missing output runs it again.
+    """
+    if attempt is None or (attempt.stage_version, attempt.config_hash) != (stage.version,
+                                                                           config_hash):
+        return False
+    if attempt.status is Status.OK:
+        return outputs_present(attempt)
+    return attempt.status in (Status.REJECTED, Status.FAILED)
 
 
 def pending(
     ledger: Ledger, clips: Sequence[Clip], stage: StageSpec, config_hash: str
 ) -> list[Clip]:
     """The clips that still need `stage` under the resume rule."""
-    return [clip for clip in clips if not is_done(ledger, clip.id, stage, config_hash)]
+    latest = ledger.latest(stage.name, [clip.id for clip in clips])
+    return [clip for clip in clips if not is_settled(latest.get(clip.id), stage, config_hash)]
 
 
 def execute_batch(
@@ -66,8 +76,9 @@ def execute_batch(
 ) -> list[StageResult]:
     """Runs one stage on the batch's pending clips and records one attempt per clip.
 
-    A stage that raises, or returns no result for a clip, does not lose the clip: each one gets a
-    `failed` result with reason `internal_error` and the error's repr.
+    A stage that raises does not lose its clips: each gets a `retry` result with reason
+    `internal_error` and the error's repr (an environment fault may pass). A stage that returns no
+    result for a clip has a bug: that clip gets `failed` / `internal_error`.
 
     Returns:
         The results of the clips tried now: recorded ones, plus deferred ones (not recorded, so
@@ -81,7 +92,7 @@ def execute_batch(
         results = list(stage.run(todo, cfg, root))
     except Exception as e:  # turned into values below, repr kept: nothing is swallowed
         log.exception("stage %s failed on a batch of %d clips", stage.name, len(todo))
-        results = [StageResult.from_exception(clip.id, e) for clip in todo]
+        results = [StageResult.from_exception(clip.id, e, Status.RETRY) for clip in todo]
     results = _one_result_per_clip(stage.name, todo, results)
     ledger.record(stage.name, stage.version, config_hash,
                   [result for result in results if not result.deferred],

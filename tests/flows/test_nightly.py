@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -11,14 +10,6 @@ import pytest
 from manifests.ledger import Ledger
 from stages.config import load_config
 from tests.stages.test_sources import SEGMENTS
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 def test_register_task_logic_runs_without_prefect(isolated_home: Path) -> None:
