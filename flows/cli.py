@@ -115,6 +115,29 @@ def run(
     status()
 
 
+@app.command()
+def serve(
+    cron: Annotated[str, typer.Option(help="When to run, as cron (UTC).")] = "0 2 * * *",
+    demo: Annotated[bool, typer.Option(help="Curate the offline demo corpus.")] = False,
+    source: Annotated[list[Path] | None, typer.Option(
+        help="An AudioSet-format segment CSV (repeatable).")] = None,
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server and UI.")] = 4200,
+) -> None:
+    """Serve the nightly flow on a schedule until interrupted (starts a local Prefect server)."""
+    cfg = _config()
+    if not demo and not source:
+        raise typer.BadParameter("name a --source list, or use --demo")
+    root = DataRoot(cfg.home)
+    from flows.runtime import prepare_environment
+
+    prepare_environment(root)
+    from flows.nightly import NightlyParams
+    from flows.schedule import serve_nightly
+
+    sources = [path.resolve() for path in source or []]
+    serve_nightly(cron, NightlyParams(demo=demo, source_lists=sources), root, port)
+
+
 def _config() -> CradleConfig:
     try:
         return load_config()
