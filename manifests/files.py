@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,11 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=TEMP_PREFIX + destination.stem + "-", suffix=destination.suffix,
-        dir=destination.parent,
+    tmp = destination.with_name(
+        f"{TEMP_PREFIX}{destination.stem}-{uuid.uuid4().hex[:12]}{destination.suffix}"
     )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # Created like any new file (0666 less the umask), unlike mkstemp's 0600.
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     try:
         yield tmp
         with open(tmp, "rb+") as handle:

@@ -32,3 +32,14 @@ def test_equal_json_is_byte_identical(tmp_path: Path) -> None:
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     atomic_write_text(tmp_path / "a.json", "replaced")
     assert (tmp_path / "a.json").read_text() == "replaced"
+
+
+def test_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
