@@ -115,6 +115,45 @@ def run(
     status()
 
 
+@app.command("demo-data")
+def demo_data(
+    out: Annotated[Path | None, typer.Option(help="Corpus folder; default: <home>/demo.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Default: demo.seed from the config.")] = None,
+    preview: Annotated[bool, typer.Option(help="Also write contact_sheet.png.")] = False,
+) -> None:
+    """Generate the offline demo corpus: clips with known right answers (safe to repeat)."""
+    from stages.demo import generate_corpus, write_contact_sheet
+
+    cfg = _config()
+    target = out or DataRoot(cfg.home).demo
+    index = generate_corpus(target, seed=cfg.demo.seed if seed is None else seed)
+    console.print(f"{len(index['clips'])} clips in [bold]{target.resolve()}[/]")
+    if preview:
+        sheet = write_contact_sheet(target, target / "contact_sheet.png")
+        console.print(f"contact sheet: {sheet.resolve()}")
+
+
+@app.command("demo-serve")
+def demo_serve(
+    folder: Annotated[Path | None, typer.Option(
+        "--dir", help="Corpus folder; default: <home>/demo.")] = None,
+    port: Annotated[int, typer.Option(help="Loopback port; 0 picks a free one.")] = 0,
+) -> None:
+    """Serve the demo corpus over HTTP on loopback until interrupted."""
+    import contextlib
+    import threading
+
+    from stages.demo import serve_corpus
+
+    target = folder or DataRoot(_config().home).demo
+    if not (target / "segments.csv").is_file():
+        _fail(CradleError(f"no demo corpus in {target}: run `cradle demo-data` first"))
+    with serve_corpus(target, port=port) as base_url:
+        console.print(f"Serving {target.resolve()} at [bold]{base_url}[/] (Ctrl-C stops)")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
 @app.command()
 def serve(
     cron: Annotated[str, typer.Option(help="When to run, as cron (UTC).")] = "0 2 * * *",

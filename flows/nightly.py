@@ -5,6 +5,7 @@ Wiring only: each task wraps one library call; stages themselves never import Pr
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -15,6 +16,7 @@ from manifests.export import export_manifests
 from manifests.ledger import Ledger
 from manifests.records import Clip
 from stages.config import load_config
+from stages.demo.server import serve_corpus
 from stages.paths import DataRoot
 from stages.sources import DEMO_URL, read_audioset_csv, register_clips
 
@@ -44,6 +46,15 @@ def register_sources(url: str, clips: list[Clip], run_id: str) -> int:
 
 
 @task
+def prepare_demo_corpus(folder: Path, seed: int) -> Path:
+    """Generates the demo corpus unless an intact one with this seed is already there."""
+    from stages.demo import generate_corpus
+
+    generate_corpus(folder, seed=seed)
+    return folder / "segments.csv"
+
+
+@task
 def export_run(url: str, out_dir: Path, run_id: str) -> dict[str, Path]:
     ledger = Ledger(url)
     try:
@@ -67,10 +78,15 @@ def nightly(params: NightlyParams | None = None) -> dict[str, int]:
         clips: list[Clip] = []
         for source in params.source_lists:
             clips += read_audioset_csv(source)
-        if params.demo:
-            clips += read_audioset_csv(demo_segments(root), url_template=DEMO_URL, id_prefix="demo")
-        added = register_sources(cfg.ledger_url, clips, run_id)
-        logger.info("registered %d new of %d source clips", added, len(clips))
+        with contextlib.ExitStack() as stack:
+            if params.demo:
+                segments = prepare_demo_corpus(root.demo, cfg.demo.seed)
+                clips += read_audioset_csv(segments, url_template=DEMO_URL, id_prefix="demo")
+                # The demo goes through the real download path: a loopback server for this run.
+                demo_url = stack.enter_context(serve_corpus(root.demo))
+                logger.info("demo corpus served at %s", demo_url)
+            added = register_sources(cfg.ledger_url, clips, run_id)
+            logger.info("registered %d new of %d source clips", added, len(clips))
 
         summary = {"source_clips": len(clips), "new_clips": added,
                    "ledger_clips": ledger.clip_count()}
@@ -83,11 +99,6 @@ def nightly(params: NightlyParams | None = None) -> dict[str, int]:
         raise
     finally:
         ledger.close()
-
-
-def demo_segments(root: DataRoot) -> Path:
-    """The demo corpus's segment list."""
-    return root.demo / "segments.csv"
 
 
 def _publish(run_id: str, summary: dict[str, int], ledger: Ledger) -> None:

@@ -16,6 +16,17 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEMO_SEED = 0  # the default `demo.seed`: tests see the corpus `make run` curates
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline demo corpus, generated once per test session with the real process pool."""
+    from stages.demo.corpus import generate_corpus
+
+    out = tmp_path_factory.mktemp("demo-corpus")
+    generate_corpus(out, seed=DEMO_SEED, workers=2)
+    return out
 
 
 @pytest.fixture(scope="session")

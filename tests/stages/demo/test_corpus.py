@@ -1,0 +1,108 @@
+"""The corpus as files: index, manifest, resume, determinism, contact sheet and HTTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import cv2
+import pytest
+import soundfile as sf
+
+from stages.demo.clip import render_clip
+from stages.demo.corpus import generate_corpus, sha256
+from stages.demo.face import photo_landmarks
+from stages.demo.preview import write_contact_sheet
+from stages.demo.server import serve_corpus
+from stages.demo.variants import VARIANTS, variant
+from tests.conftest import DEMO_SEED as SEED
+
+SHARED_AUDIOSET = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "audioset"
+
+
+def test_index_lists_every_file_with_its_hash(corpus: Path) -> None:
+    index = json.loads((corpus / "corpus.json").read_text())
+    assert index["seed"] == SEED and index["version"]
+    assert [c["name"] for c in index["clips"]] == [v.name for v in VARIANTS]
+    for clip in index["clips"]:
+        for name, digest in clip["sha256"].items():
+            assert sha256(corpus / name) == digest
+        if not variant(clip["name"]).derive:
+            assert (corpus / f"{clip['name']}.infant.wav").is_file()
+
+
+def test_segments_csv_is_in_audioset_format(corpus: Path) -> None:
+    lines = (corpus / "segments.csv").read_text().splitlines()
+    assert all(line.startswith("# ") for line in lines[:3])
+    assert lines[2] == "# YTID, start_seconds, end_seconds, positive_labels"
+    rows = [line.split(", ", 3) for line in lines[3:]]
+    assert [r[0] for r in rows] == [v.name for v in VARIANTS]
+    for (ytid, start, end, labels), v in zip(rows, VARIANTS, strict=True):
+        assert (corpus / f"{ytid}.mp4").exists()
+        assert float(start) == 0.0 and float(end) == v.duration_s
+        assert labels.startswith('"') and labels.endswith('"')
+    known = SHARED_AUDIOSET / "class_labels_indices.csv"
+    if known.is_file():
+        mids = {line.split(",")[1] for line in known.read_text().splitlines()[1:]}
+        for row in rows:
+            assert set(row[3].strip('"').split(",")) <= mids
+
+
+def test_rerun_with_the_same_seed_writes_nothing(corpus: Path) -> None:
+    before = {p.name: p.stat().st_mtime_ns for p in corpus.iterdir()}
+    generate_corpus(corpus, seed=SEED)
+    assert {p.name: p.stat().st_mtime_ns for p in corpus.iterdir()} == before
+
+
+def test_a_clip_is_deterministic_for_a_seed(corpus: Path, tmp_path: Path) -> None:
+    v = variant("clean_cry")
+    landmarks = {v.photo: photo_landmarks(v.photo)}
+    render_clip(v, SEED, tmp_path, landmarks)
+    for suffix in (".json", ".infant.wav", ".mp4"):
+        assert sha256(tmp_path / f"{v.name}{suffix}") == sha256(corpus / f"{v.name}{suffix}"), \
+            suffix
+    other = tmp_path / "other"
+    render_clip(v, SEED + 1, other, landmarks)
+    a, _ = sf.read(corpus / f"{v.name}.infant.wav")
+    b, _ = sf.read(other / f"{v.name}.infant.wav")
+    assert a.shape != b.shape or abs(a - b).max() > 0.01
+
+
+def test_contact_sheet_shows_every_variant(corpus: Path, tmp_path: Path) -> None:
+    out = write_contact_sheet(corpus, tmp_path / "sheet.png")
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[0] >= len(VARIANTS) * 180
+
+
+def test_server_answers_plain_and_range_requests(corpus: Path) -> None:
+    data = (corpus / "clean_cry.mp4").read_bytes()
+    with serve_corpus(corpus) as base:
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(base + "clean_cry.mp4") as r:
+            assert r.status == 200 and r.read() == data
+            assert r.headers["Accept-Ranges"] == "bytes"
+        request = urllib.request.Request(base + "clean_cry.mp4", headers={"Range": "bytes=100-199"})
+        with urllib.request.urlopen(request) as r:
+            assert r.status == 206 and r.read() == data[100:200]
+            assert r.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+        request = urllib.request.Request(base + "clean_cry.mp4", headers={"Range": "bytes=-50"})
+        with urllib.request.urlopen(request) as r:
+            assert r.status == 206 and r.read() == data[-50:]
+        request = urllib.request.Request(base + "clean_cry.mp4",
+                                         headers={"Range": f"bytes={len(data) + 10}-"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request)
+        assert err.value.code == 416
+        # ffmpeg seeks inside the mp4 over HTTP with ranges: the real download path.
+        cut = subprocess.run(["ffmpeg", "-v", "error", "-ss", "4", "-i", base + "clean_cry.mp4",
+                              "-t", "1", "-f", "null", "-"], capture_output=True, text=True,
+                             check=False, env={**os.environ, "no_proxy": "*"})
+        assert cut.returncode == 0, cut.stderr
+
+
+def test_server_refuses_to_leave_loopback(corpus: Path) -> None:
+    with pytest.raises(ValueError, match="loopback"), serve_corpus(corpus, host="0.0.0.0"):
+        pass
