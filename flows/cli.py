@@ -111,7 +111,9 @@ def run(
     from flows.nightly import NightlyParams, nightly
 
     summary = nightly(NightlyParams(demo=demo, source_lists=source or []))
-    console.print(", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in summary.items()))
+    for stage, counts in summary.items():
+        console.print(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in counts.items()
+                                                if v not in (None, 0)))
     status()
 
 

@@ -6,19 +6,26 @@ Wiring only: each task wraps one library call; stages themselves never import Pr
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
+from flows.batches import passed, run_stage
+from flows.ingest import download_clips
 from manifests.export import export_manifests
 from manifests.ledger import Ledger
 from manifests.records import Clip
-from stages.config import load_config
+from stages import audio
+from stages.config import CradleConfig, load_config
+from stages.contract import StageSpec
 from stages.demo.server import serve_corpus
 from stages.paths import DataRoot
-from stages.sources import DEMO_URL, read_audioset_csv, register_clips
+from stages.sources import DEMO_URL, collect, read_audioset_csv, register_clips
 
 
 class NightlyParams(BaseModel):
@@ -64,8 +71,8 @@ def export_run(url: str, out_dir: Path, run_id: str) -> dict[str, Path]:
 
 
 @flow(name="cradle-nightly")
-def nightly(params: NightlyParams | None = None) -> dict[str, int]:
-    """Registers the configured sources and curates them; returns counts for the summary."""
+def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
+    """Registers the run's sources and curates them, stage by stage; returns counts per stage."""
     params = params or NightlyParams()
     logger = get_run_logger()
     cfg = load_config()
@@ -75,10 +82,10 @@ def nightly(params: NightlyParams | None = None) -> dict[str, int]:
     ledger = Ledger(cfg.ledger_url)
     run_id = ledger.start_run("nightly", params.model_dump(mode="json"))
     try:
-        clips: list[Clip] = []
-        for source in params.source_lists:
-            clips += read_audioset_csv(source)
+        summary: dict[str, dict[str, Any]] = {}
+        clips = collect(params.source_lists, cfg.sources) if params.source_lists else []
         with contextlib.ExitStack() as stack:
+            demo_url = None
             if params.demo:
                 segments = prepare_demo_corpus(root.demo, cfg.demo.seed)
                 clips += read_audioset_csv(segments, url_template=DEMO_URL, id_prefix="demo")
@@ -86,10 +93,13 @@ def nightly(params: NightlyParams | None = None) -> dict[str, int]:
                 demo_url = stack.enter_context(serve_corpus(root.demo))
                 logger.info("demo corpus served at %s", demo_url)
             added = register_sources(cfg.ledger_url, clips, run_id)
-            logger.info("registered %d new of %d source clips", added, len(clips))
+            summary["sources"] = {"clips": len(clips), "new": added}
+            summary["download"] = download_clips(clips, cfg, cfg.ledger_url, run_id,
+                                                 demo_base_url=demo_url)
+        downloaded = passed(ledger, clips, "download")
+        curate = functools.partial(_curate, cfg=cfg, root=root, ledger=ledger, run_id=run_id)
+        summary["audio"] = curate(audio.STAGE, downloaded, cfg.audio, "audio")
 
-        summary = {"source_clips": len(clips), "new_clips": added,
-                   "ledger_clips": ledger.clip_count()}
         export_run(cfg.ledger_url, root.run_dir(run_id), run_id)
         _publish(run_id, summary, ledger)
         ledger.finish_run(run_id, "completed")
@@ -101,7 +111,17 @@ def nightly(params: NightlyParams | None = None) -> dict[str, int]:
         ledger.close()
 
 
-def _publish(run_id: str, summary: dict[str, int], ledger: Ledger) -> None:
+def _curate(stage: StageSpec, clips: list[Clip], section: Any, section_name: str, *,
+            cfg: CradleConfig, root: DataRoot, ledger: Ledger, run_id: str) -> dict[str, int]:
+    """Runs one stage over the clips in batches; counts this run's outcomes by status."""
+    results = run_stage(stage, clips, section, cfg.section_hash(section_name), root,
+                        cfg.ledger_url, run_id, cfg.run.batch_size)
+    counts = Counter(result.status.value for result in results)
+    counts["skipped"] = len(clips) - len(results)
+    return dict(counts)
+
+
+def _publish(run_id: str, summary: dict[str, dict[str, Any]], ledger: Ledger) -> None:
     rows = [
         {"stage": c.stage, "status": c.status, "reason": c.reason or "", "clips": c.clips}
         for c in ledger.status_counts()
@@ -109,6 +129,6 @@ def _publish(run_id: str, summary: dict[str, int], ledger: Ledger) -> None:
     create_markdown_artifact(
         key="nightly-summary",
         markdown="\n".join([f"# Cradle run {run_id}", ""]
-                           + [f"- {name.replace('_', ' ')}: {n}" for name, n in summary.items()]),
+                           + [f"- {stage}: {counts}" for stage, counts in summary.items()]),
     )
     create_table_artifact(key="nightly-outcomes", table=rows or [{"stage": "", "clips": 0}])

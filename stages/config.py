@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,14 +26,10 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from manifests.errors import ConfigError
+from stages.audio_config import AudioConfig
+from stages.section import Section
 
 DEFAULT_CONFIG_FILE = Path("cradle.yaml")
-
-
-class Section(BaseModel):
-    """A frozen configuration section; unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class LedgerConfig(Section):
@@ -52,6 +48,65 @@ class DemoConfig(Section):
     seed: int = 0
 
 
+class SourcesConfig(Section):
+    # Infant vocalisation is what Cradle exists for; a name of a selection file shipped in
+    # manifests/data (`<name>.selection.yaml`) or a path to one, so selections are versioned data.
+    selection: str = "infant_vocalisation"
+    # Extra label names or MIDs to exclude on top of the selection's own (e.g. "Music"): empty,
+    # because the selection file already says what its version excludes.
+    exclude: tuple[str, ...] = ()
+    # Segments of one video closer than this merge into one clip: AudioSet's 10 s segments that
+    # touch (gap 0) describe one continuous event, and one clip avoids cutting it in two.
+    merge_gap_s: float = Field(default=0.0, ge=0)
+
+
+class DownloadConfig(Section):
+    """What the download stage writes: changing any of these re-downloads every clip."""
+
+    # 30 fps is what the face tracker and the fitting stage are tuned for; constant, so frame
+    # index and time map one to one.
+    fps: float = Field(default=30.0, gt=0)
+    # 16 kHz mono is what the speech/vocalisation models (pyannote, wav2vec2-style) take.
+    sample_rate: int = Field(default=16_000, ge=8_000)
+    # 720p is ample for landmarks on a face and caps bandwidth and disk.
+    max_height: int = Field(default=720, ge=144)
+    # Fetch this much before and after the segment so the exact trim never starts mid-GOP
+    # without the frames it needs; small, so a 10 s segment is not a whole video.
+    pad_s: float = Field(default=2.0, ge=0)
+
+
+class NetworkConfig(Section):
+    """How the download stage talks to the network: changing these never re-downloads a clip.
+
+    Kept apart from `DownloadConfig` so that tuning the rate limit or adding a proxy does not
+    change the download stage's config hash.
+    """
+
+    # Threads per batch: downloads wait on the network, not the CPU.
+    workers: int = Field(default=4, ge=1)
+    # Clip downloads started per second by all threads of the process together: gentle enough
+    # that one machine is not banned by the source.
+    requests_per_second: float = Field(default=1.0, gt=0)
+    # yt-dlp's own pause before each download and between extraction requests (seconds): off by
+    # default, the rate limit above already spaces requests.
+    sleep_interval_s: float = Field(default=0.0, ge=0)
+    max_sleep_interval_s: float = Field(default=0.0, ge=0)
+    sleep_requests_s: float = Field(default=0.0, ge=0)
+    # Transient faults (5xx, resets, timeouts) are retried this often within a run, then the
+    # clip stays `retry` for the next run.
+    retries: int = Field(default=3, ge=0)
+    # Exponential backoff: base * 2**n seconds with jitter, capped, so retries do not stampede.
+    backoff_s: float = Field(default=2.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    # A stalled connection is given up after this long (seconds) instead of hanging a worker.
+    timeout_s: float = Field(default=30.0, gt=0)
+    # A Netscape cookies file for sources that need a session; a path, so the secret stays in
+    # a file and out of the configuration, logs and metrics.
+    cookies_file: Path | None = None
+    # Proxy URL, possibly with credentials: a SecretStr, masked wherever it is shown.
+    proxy: SecretStr | None = None
+
+
 class CradleConfig(BaseSettings):
     """The effective configuration of one Cradle process."""
 
@@ -64,6 +119,10 @@ class CradleConfig(BaseSettings):
     ledger: LedgerConfig = LedgerConfig()
     run: RunConfig = RunConfig()
     demo: DemoConfig = DemoConfig()
+    sources: SourcesConfig = SourcesConfig()
+    download: DownloadConfig = DownloadConfig()
+    network: NetworkConfig = NetworkConfig()
+    audio: AudioConfig = AudioConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -81,7 +81,8 @@ def cry(duration_s: float, rng: np.random.Generator,
         if pos + length > n - int(0.15 * sr):
             break
         t = np.arange(length) / sr
-        arch = np.sin(np.pi * t / t[-1]) ** 0.7
+        # sin(pi) rounds to a tiny negative number, whose fractional power is NaN: clip it.
+        arch = np.clip(np.sin(np.pi * t / t[-1]), 0, None) ** 0.7
         base = rng.uniform(370, 430)
         f0 = base + rng.uniform(100, 160) * arch
         f0 *= 1 + 0.025 * np.sin(2 * np.pi * rng.uniform(5, 8) * t + rng.uniform(0, 6.3))

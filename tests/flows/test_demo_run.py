@@ -21,7 +21,8 @@ def test_demo_run_registers_the_corpus_and_reports(isolated_home: Path, demo_cor
     runner = CliRunner()
     result = runner.invoke(app, ["run", "--demo"], catch_exceptions=False, terminal_width=120)
     assert result.exit_code == 0, result.output
-    assert "source clips: 15, new clips: 15" in result.output
+    assert "sources: clips 15, new 15" in result.output
+    assert "download: ok 4, failed 4" in result.output
     assert "sources" in result.output  # the status table follows the run
 
     ledger = Ledger(load_config().ledger_url)

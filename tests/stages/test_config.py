@@ -59,3 +59,15 @@ def test_display_masks_database_passwords(isolated_home: Path, monkeypatch) -> N
     monkeypatch.setenv("CRADLE_LEDGER__URL", "postgresql+psycopg://cradle:s3cret@db:5432/cradle")
     shown = str(load_config().to_display())
     assert "s3cret" not in shown and "***" in shown
+
+
+def test_display_masks_the_download_proxy_and_its_hash_ignores_network(isolated_home: Path,
+                                                                      monkeypatch) -> None:
+    monkeypatch.setenv("CRADLE_NETWORK__PROXY", "http://user:pr0xy-pw@proxy.local:3128")
+    cfg = load_config()
+    assert cfg.network.proxy is not None
+    assert cfg.network.proxy.get_secret_value().endswith("@proxy.local:3128")
+    assert "pr0xy-pw" not in str(cfg.to_display()) and "pr0xy-pw" not in repr(cfg)
+    # Tuning the network never re-downloads: it is not part of the download section's hash.
+    assert cfg.section_hash("download") == load_config(network={"workers": 1}).section_hash(
+        "download")

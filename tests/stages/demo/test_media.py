@@ -112,3 +112,12 @@ def test_contaminations_are_mixed_at_their_declared_gains(corpus: Path) -> None:
     infant = sources["infant"]["rms_dbfs"]
     assert abs(sources["tv"]["rms_dbfs"] - infant - -22.0) < 0.01
     assert abs(sources["noise"]["rms_dbfs"] - infant - -35.0) < 0.01
+
+
+def test_cries_are_finite_for_every_seed() -> None:
+    # Regression: sin(pi) came out a hair below zero and its 0.7th power was NaN (seed 10).
+    from stages.demo.audio import cry
+
+    for seed in range(40):
+        wave, _ = cry(6.0, np.random.default_rng(seed))
+        assert np.isfinite(wave).all(), seed

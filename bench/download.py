@@ -1,0 +1,71 @@
+"""Segments per second of the download stage with 1 and 8 workers, against a loopback server.
+
+Run: `.venv/bin/python -m bench.download [--clips N]`. Prints both rates and their ratio, plus
+where one clip's time goes (yt-dlp section fetch, ffmpeg normalise, ffprobe), measured in the
+same run. Needs only ffmpeg; never touches the network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from manifests.records import Clip
+from stages.config import load_config
+from stages.download import DownloadSettings, run
+from stages.fetch import fetch_section
+from stages.media import normalise, probe
+from stages.paths import DataRoot
+from tests.stages.media_server import make_test_video, serve_faults
+
+
+def rate(workers: int, clips: int, base_url: str, scratch: Path) -> float:
+    cfg = load_config(network={"workers": workers, "requests_per_second": 1000, "retries": 0})
+    settings = DownloadSettings(cfg.download, cfg.network, f"bench-{workers}")
+    batch = [Clip(id=f"b{workers}-{i}", url=f"{base_url}ok/v{i}.mp4", start_s=1.0 + i % 3 * 0.5,
+                  end_s=3.0 + i % 3 * 0.5) for i in range(clips)]
+    started = time.perf_counter()
+    results = run(batch, settings, DataRoot(scratch / f"w{workers}"))
+    seconds = time.perf_counter() - started
+    bad = [r for r in results if r.status.value != "ok"]
+    if bad:
+        raise SystemExit(f"{len(bad)} downloads failed: {bad[0].metrics}")
+    return clips / seconds
+
+
+def breakdown(base_url: str, scratch: Path) -> dict[str, float]:
+    """Wall seconds of each step of one clip, one worker."""
+    cfg = load_config()
+    clip = Clip(id="one", url=f"{base_url}ok/one.mp4", start_s=1.0, end_s=3.0)
+    t0 = time.perf_counter()
+    section = fetch_section(clip, cfg.download, cfg.network, scratch)
+    t1 = time.perf_counter()
+    normalise(section.path, clip.start_s - section.start_s, clip.duration_s, 30, 16_000,
+              scratch / "one.mp4", scratch / "one.wav")
+    t2 = time.perf_counter()
+    probe(scratch / "one.mp4")
+    t3 = time.perf_counter()
+    return {"yt-dlp section": t1 - t0, "ffmpeg normalise": t2 - t1, "ffprobe": t3 - t2}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=24, help="segments per measurement")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        media = make_test_video(scratch / "source.mp4", seconds=6.0)
+        with serve_faults(media) as server:
+            steps = breakdown(server.base_url, scratch)
+            one = rate(1, args.clips, server.base_url, scratch)
+            eight = rate(8, args.clips, server.base_url, scratch)
+    print("one clip: " + ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in steps.items()))
+    print(f"1 worker : {one:.2f} segments/s")
+    print(f"8 workers: {eight:.2f} segments/s")
+    print(f"ratio    : {eight / one:.2f}x (goal: >= 20 segments/s with 8 workers)")
+
+
+if __name__ == "__main__":
+    main()

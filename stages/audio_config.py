@@ -1,0 +1,84 @@
+"""The audio stage's configuration: checkpoints, denoising and the gate's thresholds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from stages.section import Section
+
+
+class AudioConfig(Section):
+    """Settings of `stages.audio`; its hash re-runs the stage when any of them changes."""
+
+    # Empty: the weight-free path (pitch, harmonicity, steady tonal peaks). A Hugging Face id
+    # (e.g. "pyannote/segmentation-3.0") or a local checkpoint path: pyannote speech activity and
+    # overlapped speech from that model decide which voiced frames are speech.
+    segmentation_checkpoint: str = ""
+    # Empty: infant voice is kept with a harmonic mask on its own F0 track. Otherwise a pyannote
+    # separation model (e.g. ToTaToNet/PixIT); the source with the most infant-pitched frames wins.
+    separation_checkpoint: str = ""
+    # The environment variable holding the Hugging Face token: a secret never goes in the config.
+    hf_token_env: str = "HF_TOKEN"
+    # Torch threads per process: one per core, several processes per machine, like MediaPipe.
+    torch_threads: int = Field(default=1, ge=1)
+
+    # EBU R128 integrated loudness every clip is brought to: the level the review UI plays and
+    # the training data sees, with headroom for cries' peaks.
+    target_lufs: float = -23.0
+    # A near-silent clip must not be amplified into loud noise: the gain stops here.
+    max_gain_db: float = 30.0
+
+    # Infant F0 250-750 Hz (cries and laughter, hyperphonation aside); adult speech 80-300 Hz.
+    # The overlap 250-300 Hz counts as infant: the infant is the target and adult voices rarely
+    # stay there (measured on the demo corpus and donateacry).
+    infant_f0_hz: tuple[float, float] = (250.0, 750.0)
+    adult_f0_hz: tuple[float, float] = (80.0, 300.0)
+    # A 10 ms frame is "active" within this many dB of the clip's loud frames (95th percentile):
+    # quiet television or a distant radio then does not count as the clip's content.
+    active_range_db: float = 25.0
+    # A frame quieter than this (before normalisation) is silence. Not higher: phone recordings
+    # without gain control hold real cries at -50 to -45 dBFS (donateacry).
+    silence_dbfs: float = -70.0
+    # Music: spectral peaks that stay put for +-150 ms in most active frames (sustained notes);
+    # voices glide, so their harmonics rarely persist that long (measured: music 0.8, cries <0.1).
+    steady_lag_s: float = 0.15
+    steady_fraction: float = 0.5
+
+    # Denoising with noisereduce; the noise profile comes from frames without vocalisation.
+    denoise: Literal["stationary", "nonstationary", "off"] = "stationary"
+    # Well below 1: noisereduce's default (1.0) removes the noise floor but eats voice
+    # (DEPENDENCIES.md). Measured mean SI-SDR gain on cry mixtures at 0-10 dB with the harmonic
+    # mask after it (tests/stages/test_audio_quality.py): 0.85 -> 5.4 dB, 0.5 -> 5.6, 0.3 -> 5.8,
+    # off -> 5.9; 0.3 keeps most of the gain on stationary room noise without eating voice.
+    prop_decrease: float = Field(default=0.3, ge=0.0, le=1.0)
+    # How far frames outside infant vocalisation are attenuated: silence between cries, not a gate
+    # so hard that the room vanishes from the review UI.
+    outside_gain_db: float = -30.0
+
+    # The gate. Each rejection names the failing score and its value in the metrics.
+    # More than 95 % silent frames: nothing to learn from (0.5 s of sound in 10 s).
+    max_silence_ratio: float = Field(default=0.95, ge=0.0, le=1.0)
+    # 1 % of samples at full scale: phones clip briefly on a cry's loudest peaks (0.3 % measured
+    # on donateacry), which is tolerable; above 1 % the distortion runs through the clip.
+    max_clipping_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
+    # Music on more than 30 % of active frames: its harmonics fool the pitch-based scores.
+    max_music_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Adult speech on more than 20 % of the clip: the mouth motion would follow the wrong voice.
+    max_adult_speech_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Infant vocalisation on at least 5 % of the clip (0.5 s of a 10 s clip).
+    min_infant_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    # The estimated SNR of the input (scored before cleaning: the mask's output would flatter any
+    # clip). The estimate is compressed: cries in pink noise at a true 0 dB read 3-4.6 dB, at -4 dB
+    # 1.0-2.4 dB (measured); 1.5 rejects clips below about -3 dB, where the pitch track and so the
+    # mask start to fail, and keeps quiet but clean phone recordings.
+    min_snr_db: float = 1.5
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> AudioConfig:
+        for name in ("infant_f0_hz", "adult_f0_hz"):
+            low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"{name} must be (low, high) with 0 < low < high")
+        return self
