@@ -20,7 +20,7 @@ from flows.ingest import download_clips
 from manifests.export import export_manifests
 from manifests.ledger import Ledger
 from manifests.records import Clip
-from stages import audio
+from stages import audio, faces
 from stages.config import CradleConfig, load_config
 from stages.contract import StageSpec
 from stages.demo.server import serve_corpus
@@ -99,6 +99,8 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
         downloaded = passed(ledger, clips, "download")
         curate = functools.partial(_curate, cfg=cfg, root=root, ledger=ledger, run_id=run_id)
         summary["audio"] = curate(audio.STAGE, downloaded, cfg.audio, "audio")
+        heard = passed(ledger, downloaded, "audio")
+        summary["faces"] = curate(faces.STAGE, heard, cfg.faces, "faces")
 
         export_run(cfg.ledger_url, root.run_dir(run_id), run_id)
         _publish(run_id, summary, ledger)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from manifests.errors import ConfigError
 from stages.audio_config import AudioConfig
+from stages.faces_config import FacesConfig
 from stages.section import Section
 
 DEFAULT_CONFIG_FILE = Path("cradle.yaml")
@@ -123,6 +124,7 @@ class CradleConfig(BaseSettings):
     download: DownloadConfig = DownloadConfig()
     network: NetworkConfig = NetworkConfig()
     audio: AudioConfig = AudioConfig()
+    faces: FacesConfig = FacesConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,260 @@
+"""Per-frame face measurements over a streamed video: MediaPipe FaceMesh, BlazeFace and Hands.
+
+One `FaceModels` per process holds the MediaPipe graphs (loading them costs ~0.3 s, so a worker
+keeps them for all its clips). Frames are read one at a time; only the small per-frame arrays and
+the landmarks are kept, so memory grows by ~6 KB per frame and never holds the video.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from manifests.facetrack import LANDMARKS
+from stages.face_occlusion import MouthEvidence, hand_cover, lip_colour, mouth_box
+from stages.face_pose import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, PoseEstimator
+from stages.faces_config import FacesConfig
+from stages.video_frames import Frame, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+_NO_FACE = np.full((LANDMARKS, 3), np.nan, np.float32)
+
+
+class FaceModels:
+    """The MediaPipe graphs one process needs; close them (or use `with`) to free their threads."""
+
+    def __init__(self, static: bool = False) -> None:
+        import mediapipe as mp
+
+        self.static = static
+        self.mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, refine_landmarks=True, max_num_faces=1,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        self.detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=0, min_detection_confidence=0.5)
+        # Static mode: Hands runs on sparse frames, where tracking from the last call is stale.
+        self.hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2,
+                                              model_complexity=0, min_detection_confidence=0.5)
+
+    def close(self) -> None:
+        for graph in (self.mesh, self.detector, self.hands):
+            graph.close()
+
+    def __enter__(self) -> FaceModels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        """The first face's (478, 3) landmarks in pixels (z on the x scale), or None."""
+        h, w = rgb.shape[:2]
+        result = self.mesh.process(rgb)
+        if not result.multi_face_landmarks:
+            return None
+        points = result.multi_face_landmarks[0].landmark
+        return np.array([[p.x * w, p.y * h, p.z * w] for p in points], np.float32)
+
+    def faces(self, rgb: np.ndarray) -> np.ndarray:
+        """BlazeFace boxes (K, 4) as x0, y0, x1, y1 in pixels."""
+        h, w = rgb.shape[:2]
+        result = self.detector.process(rgb)
+        boxes = [d.location_data.relative_bounding_box for d in result.detections or []]
+        return np.array([[b.xmin * w, b.ymin * h, (b.xmin + b.width) * w,
+                          (b.ymin + b.height) * h] for b in boxes], np.float32).reshape(-1, 4)
+
+    def hand_boxes(self, rgb: np.ndarray, face: np.ndarray) -> list[np.ndarray]:
+        """Hand boxes near the face: Hands runs on a crop around the face and below it."""
+        h, w = rgb.shape[:2]
+        lo, hi = np.nanmin(face[:, :2], 0), np.nanmax(face[:, :2], 0)
+        size = float(max(hi - lo))
+        x0, y0 = int(max(0, lo[0] - size)), int(max(0, lo[1] - 0.5 * size))
+        x1, y1 = int(min(w, hi[0] + size)), int(min(h, hi[1] + size))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        result = self.hands.process(crop)
+        boxes = []
+        for hand in result.multi_hand_landmarks or []:
+            pts = np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in hand.landmark])
+            boxes.append(np.concatenate([pts.min(0), pts.max(0)]))
+        return boxes
+
+
+@dataclass
+class FaceMeasures:
+    """Everything measured on one clip, frame by frame (T frames); thresholds come later."""
+
+    fps: float
+    width: int
+    height: int
+    landmarks: np.ndarray  # (T, 478, 3) float32, NaN where no face
+    time_s: np.ndarray  # (T,)
+    present: np.ndarray  # (T,) bool
+    coverage: np.ndarray  # (T,) fraction of landmarks inside the frame (with margin)
+    face_px: np.ndarray  # (T,) outer eye-corner distance in pixels
+    yaw_deg: np.ndarray
+    pitch_deg: np.ndarray
+    roll_deg: np.ndarray
+    mouth: MouthEvidence
+    detections: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (K, 4) boxes
+
+    @property
+    def frames(self) -> int:
+        return len(self.present)
+
+
+def coverage(landmarks: np.ndarray, width: int, height: int, margin: float) -> float:
+    """Fraction of landmarks at least `margin` (fraction of the shorter side) inside the frame."""
+    m = margin * min(width, height)
+    x, y = landmarks[:, 0], landmarks[:, 1]
+    return float(np.mean((x >= m) & (x < width - m) & (y >= m) & (y < height - m)))
+
+
+class _Accumulator:
+    """Collects per-frame values in lists; `finish` stacks them into a `FaceMeasures`."""
+
+    def __init__(self, width: int, height: int, cfg: FacesConfig) -> None:
+        self.width, self.height, self.cfg = width, height, cfg
+        self.pose = PoseEstimator(width, height)
+        self.rows: dict[str, list] = {k: [] for k in (
+            "landmarks", "time_s", "present", "coverage", "face_px", "yaw", "pitch", "roll",
+            "contrast", "lip_ab", "foreign", "hand")}
+        self.hand_runs: dict[int, float] = {}
+        self.hand_near = False
+
+    def add(self, frame: Frame, models: FaceModels, rgb: np.ndarray | None) -> None:
+        r = self.rows
+        r["time_s"].append(frame.time_s)
+        lm = models.landmarks(rgb) if rgb is not None else None
+        if lm is None:
+            self.pose.reset()
+            r["landmarks"].append(_NO_FACE)
+            r["present"].append(False)
+            for key in ("coverage", "face_px", "yaw", "pitch", "roll", "contrast", "foreign",
+                        "hand"):
+                r[key].append(np.nan)
+            r["lip_ab"].append((np.nan, np.nan))
+            return
+        r["landmarks"].append(lm)
+        r["present"].append(True)
+        r["coverage"].append(coverage(lm, self.width, self.height, self.cfg.edge_margin))
+        r["face_px"].append(float(np.linalg.norm(lm[LEFT_EYE_OUTER, :2]
+                                                 - lm[RIGHT_EYE_OUTER, :2])))
+        yaw, pitch, roll = self.pose.estimate(lm)
+        r["yaw"].append(yaw)
+        r["pitch"].append(pitch)
+        r["roll"].append(roll)
+        contrast, lip_ab, foreign = lip_colour(frame.image, lm)
+        r["contrast"].append(contrast)
+        r["lip_ab"].append(tuple(lip_ab))
+        r["foreign"].append(foreign)
+        # Hands at a reduced rate, on every frame while a hand is near the face, and on frames
+        # whose lips look foreign (a bottle or pacifier is often held by a hand).
+        suspicious = self.hand_near or foreign > 0.25
+        if frame.index % (max(1, self.cfg.hands_every // 3) if suspicious
+                          else self.cfg.hands_every) == 0:
+            boxes = models.hand_boxes(rgb, lm) if rgb is not None else []
+            cover = hand_cover(mouth_box(lm), boxes)
+            self.hand_runs[len(r["present"]) - 1] = cover
+            self.hand_near = bool(boxes)
+        r["hand"].append(np.nan)
+
+    def finish(self, fps: float, detections: dict[int, np.ndarray]) -> FaceMeasures:
+        r = self.rows
+        hand = _spread(self.hand_runs, len(r["present"]), self.cfg.hands_every)
+        return FaceMeasures(
+            fps=fps, width=self.width, height=self.height,
+            landmarks=np.stack(r["landmarks"]) if r["landmarks"] else
+            np.zeros((0, LANDMARKS, 3), np.float32),
+            time_s=np.asarray(r["time_s"], np.float64),
+            present=np.asarray(r["present"], bool),
+            coverage=np.asarray(r["coverage"], np.float32),
+            face_px=np.asarray(r["face_px"], np.float32),
+            yaw_deg=np.asarray(r["yaw"], np.float32),
+            pitch_deg=np.asarray(r["pitch"], np.float32),
+            roll_deg=np.asarray(r["roll"], np.float32),
+            mouth=MouthEvidence(
+                contrast=np.asarray(r["contrast"], np.float32),
+                lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
+                foreign=np.asarray(r["foreign"], np.float32),
+                hand=np.where(np.asarray(r["present"], bool), hand, np.nan)),
+            detections=detections,
+        )
+
+
+def _spread(runs: dict[int, float], frames: int, every: int) -> np.ndarray:
+    """Each frame takes the Hands result of the nearest frame Hands ran on, within `every`."""
+    out = np.zeros(frames, np.float32)
+    if not runs:
+        return out
+    at = np.array(sorted(runs))
+    values = np.array([runs[i] for i in at], np.float32)
+    idx = np.arange(frames)
+    nearest = np.clip(np.searchsorted(at, idx), 0, len(at) - 1)
+    before = np.clip(nearest - 1, 0, len(at) - 1)
+    pick = np.where(np.abs(at[before] - idx) < np.abs(at[nearest] - idx), before, nearest)
+    close = np.abs(at[pick] - idx) <= every // 2
+    out[close] = values[pick][close]
+    return out
+
+
+def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
+                   cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
+    """Measures a stream of frames (see `analyse_video`)."""
+    acc = _Accumulator(width, height, cfg)
+    detections: dict[int, np.ndarray] = {}
+    pending: list[Frame] = []
+    last_found: bool | None = None
+
+    def flush(skip: bool) -> None:
+        for f in pending:
+            acc.add(f, models, None if skip else cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB))
+        pending.clear()
+
+    for frame in frames:
+        if frame.index % cfg.detect_every:
+            pending.append(frame)
+            continue
+        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        boxes = models.faces(rgb)
+        detections[frame.index] = boxes
+        found = len(boxes) > 0
+        # Frames between two samples that both saw no face are skipped: a face that shows for
+        # less than `detect_every` frames could never make a segment anyway.
+        flush(cfg.skip_faceless and not found and last_found is False)
+        acc.add(frame, models, None if cfg.skip_faceless and not found else rgb)
+        last_found = found
+    flush(False)
+    return acc.finish(fps, detections)
+
+
+def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
+    """Streams the video through the models and measures every frame.
+
+    Raises:
+        UnreadableVideo: the file is missing, corrupt or holds no video frame.
+    """
+    info = probe(path)
+    measures = analyse_frames(iter_frames(path), info.width, info.height, info.fps, cfg, models)
+    span = float(measures.time_s[-1] - measures.time_s[0]) if measures.frames > 1 else 0.0
+    # A variable frame rate (phone video) keeps its mean rate; constant-rate input is unchanged.
+    if span > 0 and abs(span * info.fps - (measures.frames - 1)) > 1:
+        measures.fps = (measures.frames - 1) / span
+    log.debug("analysed %s: %d frames, %d with a face", path, measures.frames,
+              int(measures.present.sum()))
+    return measures
+
+
+def analyse_image(image: np.ndarray, cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
+    """Measures one still image as a one-frame clip (use `FaceModels(static=True)`)."""
+    h, w = image.shape[:2]
+    frame = Frame(0, 0.0, image)
+    return analyse_frames([frame], w, h, 1.0, cfg.model_copy(update={"skip_faceless": False}),
+                          models)

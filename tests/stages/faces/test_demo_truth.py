@@ -1,0 +1,64 @@
+"""The faces stage against the demo corpus's per-frame ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from manifests.outcomes import ReasonCode
+from stages.face_analysis import FaceMeasures
+from stages.face_segments import judge
+from stages.faces_config import FacesConfig
+from tests.stages.faces.helpers import runs, truth, truth_flags
+
+FLAGS = {
+    "out_of_frame": ReasonCode.FACE_OUT_OF_FRAME,
+    "turned": ReasonCode.FACE_TURNED,
+    "occluded": ReasonCode.MOUTH_OCCLUDED,
+}
+CASES = [("face_out_of_frame", "out_of_frame"), ("face_turned", "turned"),
+         ("mouth_occluded_hand", "occluded"), ("mouth_occluded_pacifier", "occluded")]
+
+
+@pytest.mark.parametrize(("name", "flag"), CASES)
+def test_per_frame_precision_and_recall(corpus: Path, demo_measures: dict[str, FaceMeasures],
+                                        name: str, flag: str) -> None:
+    predicted = judge(demo_measures[name], FacesConfig()).flags(FLAGS[flag])
+    actual = truth_flags(corpus, name)[flag]
+    hits = int((predicted & actual).sum())
+    precision, recall = hits / max(predicted.sum(), 1), hits / max(actual.sum(), 1)
+    print(f"\n[faces] {name} {flag}: precision {precision:.3f} recall {recall:.3f}")
+    assert precision >= 0.95 and recall >= 0.9
+
+
+@pytest.mark.parametrize("name", ["clean_cry", "clean_laugh", "face_out_of_frame", "face_turned",
+                                  "mouth_occluded_hand", "mouth_occluded_pacifier"])
+def test_segment_boundaries_within_three_frames(corpus: Path,
+                                                demo_measures: dict[str, FaceMeasures],
+                                                name: str) -> None:
+    expected = runs(truth_flags(corpus, name)["good"], min_len=30)
+    found = judge(demo_measures[name], FacesConfig()).segments.tolist()
+    assert len(found) == len(expected), (found, expected)
+    errors = [abs(a - b) for seg, ref in zip(found, expected, strict=True)
+              for a, b in zip(seg, ref, strict=True)]
+    print(f"\n[faces] {name} segments {found} truth {expected} max error {max(errors)}")
+    assert max(errors) <= 3
+
+
+@pytest.mark.parametrize("name", ["clean_cry", "clean_laugh", "face_out_of_frame", "face_turned",
+                                  "mouth_occluded_hand", "mouth_occluded_pacifier", "two_faces",
+                                  "no_face"])
+def test_clip_verdict_matches_the_demo_expectation(corpus: Path,
+                                                   demo_measures: dict[str, FaceMeasures],
+                                                   name: str) -> None:
+    expected = truth(corpus, name)["expected"]
+    verdict = judge(demo_measures[name], FacesConfig()).verdict
+    assert (verdict.value if verdict else None) == expected["reason"]
+
+
+def test_two_faces_are_counted_per_frame(demo_measures: dict[str, FaceMeasures]) -> None:
+    judgement = judge(demo_measures["two_faces"], FacesConfig())
+    assert np.mean(judgement.rivals > 0) > 0.9
+    assert judge(demo_measures["clean_cry"], FacesConfig()).rivals.max() == 0

@@ -1,0 +1,62 @@
+"""The faces stage through its contract: happy path, one test per reason code, resume."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from manifests.facetrack import FaceTrack
+from manifests.ledger import Ledger
+from manifests.outcomes import ReasonCode, Status
+from manifests.testing import dummy_clip
+from stages.contract import execute_batch
+from stages.face_analysis import FaceMeasures
+from stages.face_pose import derive_template, load_template
+from stages.face_segments import judge
+from stages.faces import STAGE
+from stages.faces_config import FacesConfig
+from stages.paths import DataRoot
+
+
+def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
+    root = DataRoot(tmp_path / "home").create()
+    clips = [dummy_clip(0), dummy_clip(1), dummy_clip(2), dummy_clip(3)]
+    for clip, name in zip(clips, ["clean_cry", "no_face", "corrupt_empty"], strict=False):
+        shutil.copy(corpus / f"{name}.mp4", root.raw / f"{clip.id}.mp4")
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.add_clips(clips)
+    first = {r.clip_id: r for r in execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger)}
+    ok = first[clips[0].id]
+    assert ok.status is Status.OK and ok.metrics["segments"] == 1
+    track = FaceTrack.load(ok.outputs["track"])
+    assert track.frames == 240 and track.landmarks.shape == (240, 478, 3)
+    assert {"coverage", "yaw_deg", "occlusion", "face_size_px"} <= set(track.qc)
+    assert first[clips[1].id].reason is ReasonCode.FACE_NOT_FOUND
+    assert first[clips[2].id].reason is ReasonCode.CORRUPT_MEDIA
+    assert first[clips[3].id].reason is ReasonCode.MISSING_INPUT
+    written = {p: p.stat().st_mtime_ns for p in root.faces.iterdir()}
+    assert execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger) == []
+    assert {p: p.stat().st_mtime_ns for p in root.faces.iterdir()} == written
+
+
+@pytest.mark.parametrize(("name", "cfg", "reason"), [
+    ("no_face", {}, ReasonCode.FACE_NOT_FOUND),
+    ("face_out_of_frame", {}, ReasonCode.FACE_OUT_OF_FRAME),
+    ("face_turned", {}, ReasonCode.FACE_TURNED),
+    ("mouth_occluded_hand", {}, ReasonCode.MOUTH_OCCLUDED),
+    ("mouth_occluded_pacifier", {}, ReasonCode.MOUTH_OCCLUDED),
+    ("two_faces", {}, ReasonCode.SEVERAL_FACES),
+    # The demo's faces are ~60 px between the eye corners: a stricter size limit rejects them.
+    ("clean_cry", {"min_face_px": 100.0}, ReasonCode.FACE_TOO_SMALL),
+    # 8 s of good frames cannot make a 20 s segment.
+    ("clean_cry", {"min_segment_s": 20.0}, ReasonCode.NO_LONG_SEGMENT),
+])
+def test_reason_codes(demo_measures: dict[str, FaceMeasures], name: str, cfg: dict,
+                      reason: ReasonCode) -> None:
+    assert judge(demo_measures[name], FacesConfig(**cfg)).verdict is reason
+
+
+def test_committed_template_matches_its_derivation() -> None:
+    assert abs(derive_template() - load_template()).max() < 1e-3
