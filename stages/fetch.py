@@ -64,7 +64,7 @@ def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path
             info = ydl.extract_info(clip.url, download=True)
         except DownloadError as e:
             if resolved.info is not None and resolved.info.get("direct"):
-                _check_source(ydl, resolved.info, work, e, net.timeout_s)
+                _check_source(ydl, resolved.info, work, e)
             raise
     if info is None:
         raise DownloadFault("yt-dlp returned nothing", Status.FAILED,
@@ -88,8 +88,8 @@ class _Resolved(PostProcessor):
         return [], information
 
 
-def _check_source(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], work: Path, error: DownloadError,
-                  timeout_s: float) -> None:
+def _check_source(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], work: Path,
+                  error: DownloadError) -> None:
     """Judges a failed download of a direct link by reading the whole source once more.
 
     ffmpeg exits 1 alike for a connection cut short and for bytes that are not media. Only a
@@ -99,20 +99,21 @@ def _check_source(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], work: Path, error
     Raises:
         DownloadFault: the source is complete and not decodable (`failed`, `corrupt_media`).
     """
-    copy = work / "source.check"
     try:
         with ydl.urlopen(Request(info["url"], headers=info.get("http_headers") or {})) as response:
             announced = int(response.headers.get("Content-Length") or -1)
             if not 0 <= announced <= _CHECK_LIMIT:
                 return  # unknown or too large to read again: cannot prove the source is at fault
-            copy.write_bytes(response.read(announced + 1))
+            body = response.read()
     except (RequestError, OSError) as e:  # the transfer failed again: that is the finding
         log.debug("source check of %s: %r; a transfer fault", info.get("id"), e)
         return
-    if copy.stat().st_size != announced:
+    if len(body) != announced:
         return
+    copy = work / "source.check"
+    copy.write_bytes(body)
     try:
-        probe(copy, timeout_s=timeout_s)
+        probe(copy)
     except DownloadFault as bad:
         raise DownloadFault(f"{error} and the {announced}-byte source, delivered in full, is not "
                             f"media: {bad}", Status.FAILED, ReasonCode.CORRUPT_MEDIA) from error

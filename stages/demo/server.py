@@ -12,6 +12,8 @@ import logging
 import os
 import re
 import shutil
+import socket
+import sys
 import threading
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# A client hanging up mid-answer: ffmpeg does after reading the range it needs, yt-dlp after the
+# headers. Normal for media over HTTP, so not worth a traceback.
+_DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 class RangeRequestHandler(SimpleHTTPRequestHandler):
@@ -83,6 +88,23 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
             remaining -= len(block)
 
 
+class CorpusServer(ThreadingHTTPServer):
+    """Logs client disconnects at debug level and every other handler error with its traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, _DISCONNECTS):
+            log.debug("client %s hung up: %r", client_address, error)
+        else:
+            log.error("error serving %s", client_address, exc_info=True)
+
+
+class _IPv6CorpusServer(CorpusServer):
+    address_family = socket.AF_INET6
+
+
 @contextlib.contextmanager
 def serve_corpus(directory: Path, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serves `directory` over HTTP on loopback in a background thread.
@@ -101,11 +123,8 @@ def serve_corpus(directory: Path, host: str = "127.0.0.1", port: int = 0) -> Ite
     if host not in LOOPBACK:
         raise ValueError(f"serve_corpus binds to loopback only ({LOOPBACK}), not {host!r}")
     handler = functools.partial(RangeRequestHandler, directory=str(Path(directory)))
-    server_cls = ThreadingHTTPServer
-    if ":" in host:
-        server_cls = type("IPv6Server", (ThreadingHTTPServer,), {"address_family": 10})
+    server_cls = _IPv6CorpusServer if ":" in host else CorpusServer
     server = server_cls((host, port), handler)
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="cradle-demo-http", daemon=True)
     thread.start()
     bound_port = server.server_address[1]

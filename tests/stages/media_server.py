@@ -2,8 +2,8 @@
 
 `GET /<fault>/<name>.mp4` serves the test video (or the extra file called `name`), or fails the
 way real hosts fail. The fault is the first path part, so a test names the failure in the clip's
-URL and counts the server's hits per path to check that retries stay within their bound. Range requests are answered (206),
-because yt-dlp's ffmpeg downloader seeks inside the mp4 with them.
+URL and counts the server's hits per path to check that retries stay within their bound. Range
+requests are answered (206), because yt-dlp's ffmpeg downloader seeks inside the mp4 with them.
 """
 
 from __future__ import annotations
@@ -27,13 +27,18 @@ BOT_PAGE = b"<html><body>Sign in to confirm you're not a bot</body></html>"
 HTML_PAGE = b"<html><head><title>Welcome</title></head><body>No video here.</body></html>"
 
 
-def make_test_video(path: Path, seconds: float = 6.0, size: str = "320x240") -> Path:
-    """An H.264 + AAC mp4 (30 fps, keyframe each second, moov first) from lavfi sources."""
+def make_test_video(path: Path, seconds: float = 6.0, size: str = "320x240",
+                    faststart: bool = True) -> Path:
+    """An H.264 + AAC mp4 (30 fps, keyframe each second) from lavfi sources.
+
+    With `faststart` the moov atom (the index) comes first; without, last, as a camera writes it,
+    so that a file cut short has no index at all.
+    """
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=30",
          "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", str(seconds),
          "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p",
-         "-c:a", "aac", "-movflags", "+faststart", str(path)],
+         "-c:a", "aac", *(["-movflags", "+faststart"] if faststart else []), str(path)],
         check=True,
     )
     return path
@@ -125,11 +130,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        ranged = bool(match and match.group(1))
-        self.send_response(206 if ranged else 200)
+        self.send_response(206 if match and match.group(1) else 200)
         self.send_header("Content-Type", "video/mp4")
         self.send_header("Accept-Ranges", "bytes")
-        if ranged:
+        if data:  # an empty file has no byte range to name
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Length", str(end - start + 1))
         self.end_headers()

@@ -28,9 +28,20 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_test_video(tmp_path_factory.mktemp("media") / "source.mp4", seconds=6.0)
 
 
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files a server delivers whole that do not decode, beside the moov-last original."""
+    folder = tmp_path_factory.mktemp("broken")
+    moov_last = make_test_video(folder / "moov_last.mp4", seconds=6.0, faststart=False)
+    data = moov_last.read_bytes()
+    (folder / "halved.mp4").write_bytes(data[: len(data) // 2])  # cut on disk: no moov atom
+    (folder / "empty.mp4").write_bytes(b"")
+    return {path.stem: path for path in folder.iterdir()}
+
+
 @pytest.fixture
-def server(media: Path) -> Iterator[FaultServer]:
-    with serve_faults(media, drip_s=1.5) as state:
+def server(media: Path, broken: dict[str, Path]) -> Iterator[FaultServer]:
+    with serve_faults(media, drip_s=1.5, files=broken) as state:
         yield state
 
 
@@ -42,9 +53,10 @@ def settings(run_id: str = "run-1", **network: object) -> DownloadSettings:
     return DownloadSettings(cfg.download, cfg.network, run_id)
 
 
-def clip(server: FaultServer, fault: str, start: float = 1.5, end: float = 4.0) -> Clip:
-    return Clip(id=f"t-{fault}-{round(start * 1000)}", url=server.url(fault), start_s=start,
-                end_s=end, split_group=f"t-{fault}")
+def clip(server: FaultServer, fault: str, start: float = 1.5, end: float = 4.0,
+         name: str = "clip") -> Clip:
+    return Clip(id=f"t-{fault}-{round(start * 1000)}", url=server.url(fault, name),
+                start_s=start, end_s=end, split_group=f"t-{fault}")
 
 
 def probe_streams(path: Path) -> dict[str, dict]:
@@ -115,6 +127,37 @@ def test_a_segment_past_the_end_of_its_video_fails_as_duration_mismatch(server: 
                                                                          tmp_path: Path) -> None:
     [result] = run([clip(server, "ok", start=5.0, end=9.0)], settings(), DataRoot(tmp_path))
     assert (result.status, result.reason) == (Status.FAILED, ReasonCode.DURATION_MISMATCH)
+
+
+# One attempt's requests: the page, ffmpeg's reads (one more to look for the halved file's
+# index at its end) and the single full read that proves the source was delivered whole.
+@pytest.mark.parametrize("name, hits", [("empty", 3), ("halved", 4)])
+def test_media_delivered_whole_that_does_not_decode_fails_at_once_as_corrupt(
+        server: FaultServer, tmp_path: Path, name: str, hits: int) -> None:
+    [result] = run([clip(server, "ok", name=name)], settings(), DataRoot(tmp_path))
+    assert (result.status, result.reason) == (Status.FAILED, ReasonCode.CORRUPT_MEDIA), \
+        result.metrics
+    assert result.metrics["attempts"] == 1  # permanent: never retried, tonight or any night
+    assert server.count("ok") == hits
+    assert not list(DataRoot(tmp_path).raw.glob("t-*"))
+
+
+def test_a_body_cut_short_stays_a_transfer_fault_when_ffmpeg_fails(server: FaultServer,
+                                                                  tmp_path: Path) -> None:
+    """ffmpeg fails on it exactly as on the halved file, but the server broke its promise."""
+    [result] = run([clip(server, "truncate", name="moov_last")], settings(), DataRoot(tmp_path))
+    assert (result.status, result.reason) == (Status.RETRY, ReasonCode.NETWORK_ERROR), \
+        result.metrics
+    assert result.metrics["attempts"] == RETRIES + 1
+    assert "ffmpeg exited" in result.metrics["error"]  # the failure the source check judged
+    assert server.count("truncate") == 4 * (RETRIES + 1)  # page, ffmpeg twice, the check
+
+
+def test_a_sound_moov_last_file_needs_no_source_check(server: FaultServer,
+                                                      tmp_path: Path) -> None:
+    [result] = run([clip(server, "ok", name="moov_last")], settings(), DataRoot(tmp_path))
+    assert result.status is Status.OK, result.metrics
+    assert server.count("ok") == 4  # the page and ffmpeg's three reads: no extra request
 
 
 def _ledger(tmp_path: Path, clips: list[Clip]) -> Ledger:

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
+import struct
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
+from socketserver import BaseRequestHandler
+from urllib.parse import urlsplit
 
 import cv2
 import pytest
 import soundfile as sf
 
+from manifests.records import Clip
+from stages.config import load_config
 from stages.demo.clip import render_clip
 from stages.demo.corpus import generate_corpus, sha256
 from stages.demo.face import photo_landmarks
 from stages.demo.preview import write_contact_sheet
-from stages.demo.server import serve_corpus
+from stages.demo.server import CorpusServer, serve_corpus
 from stages.demo.variants import VARIANTS, variant
+from stages.download import DownloadSettings, run
+from stages.paths import DataRoot
 from tests.conftest import DEMO_SEED as SEED
 
 SHARED_AUDIOSET = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "audioset"
@@ -106,3 +116,48 @@ def test_server_answers_plain_and_range_requests(corpus: Path) -> None:
 def test_server_refuses_to_leave_loopback(corpus: Path) -> None:
     with pytest.raises(ValueError, match="loopback"), serve_corpus(corpus, host="0.0.0.0"):
         pass
+
+
+def test_server_logs_a_client_hanging_up_at_debug_without_a_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture) -> None:
+    (tmp_path / "big.bin").write_bytes(bytes(32 << 20))  # more than the socket buffers hold
+    caplog.set_level(logging.DEBUG, logger="stages.demo.server")
+    with serve_corpus(tmp_path) as base:
+        address = urlsplit(base)
+        with socket.create_connection((address.hostname, address.port)) as client:
+            client.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.recv(1024)  # the headers, as ffmpeg reads before it hangs up
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        deadline = time.monotonic() + 10
+        while "hung up" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [r.levelno for r in caplog.records if "hung up" in r.message] == [logging.DEBUG]
+    assert "Traceback" not in caplog.text + capfd.readouterr().err
+
+
+def test_server_still_logs_real_errors_with_their_traceback(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with CorpusServer(("127.0.0.1", 0), BaseRequestHandler) as server:
+        try:
+            raise ValueError("a bug in the handler")
+        except ValueError:
+            server.handle_error(None, ("127.0.0.1", 9))
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.exc_info[0] is ValueError
+
+
+@pytest.mark.parametrize("name", ["corrupt_truncated", "corrupt_empty"])
+def test_download_ends_a_corrupt_clip_as_its_ground_truth_says(corpus: Path, tmp_path: Path,
+                                                               name: str) -> None:
+    """Served whole but undecodable: failed at once, not retried as a network fault."""
+    cfg = load_config(network={"retries": 2, "backoff_s": 0.01, "requests_per_second": 1000})
+    with serve_corpus(corpus) as base:
+        [result] = run([Clip(id=f"demo-{name}", url=f"{base}{name}.mp4", start_s=0.0,
+                             end_s=variant(name).duration_s, split_group=name)],
+                       DownloadSettings(cfg.download, cfg.network, "run"), DataRoot(tmp_path))
+    expected = variant(name).expected()
+    assert expected["stage"] == "download"
+    assert (result.status.value, result.reason and result.reason.value) == (
+        expected["verdict"], expected["reason"]), result.metrics
+    assert result.metrics["attempts"] == 1
