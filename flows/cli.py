@@ -112,8 +112,8 @@ def run(
 
     summary = nightly(NightlyParams(demo=demo, source_lists=source or []))
     for stage, counts in summary.items():
-        console.print(f"{stage}: " + ", ".join(f"{k} {v}" for k, v in counts.items()
-                                                if v not in (None, 0)))
+        done = ", ".join(f"{k} {v}" for k, v in counts.items() if v not in (None, 0))
+        console.print(f"{stage}: {done or 'nothing to do'}")
     status()
 
 

@@ -59,6 +59,9 @@ class SourcesConfig(Section):
     # Segments of one video closer than this merge into one clip: AudioSet's 10 s segments that
     # touch (gap 0) describe one continuous event, and one clip avoids cutting it in two.
     merge_gap_s: float = Field(default=0.0, ge=0)
+    # AudioSet's ontology.json (labels and their children); empty: the one beside each list, as
+    # Google ships them together. Not bundled: CC BY-SA data, downloaded with the lists.
+    ontology: Path | None = None
 
 
 class DownloadConfig(Section):

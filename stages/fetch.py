@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import yt_dlp
 from yt_dlp.networking import Request
@@ -34,6 +35,7 @@ _TEXT_LIMIT = 500  # provenance text is untrusted: bounded and stripped of contr
 # A failed direct link is read again in full only up to this size: a second read of a larger
 # source costs more than the few retries (and the ledger's attempt bound) it would save.
 _CHECK_LIMIT = 64 << 20
+FILE_SCHEME = "file://"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path
         DownloadFault: yt-dlp reported success but wrote nothing usable, or a direct link
             delivered in full is not decodable media (`corrupt_media`).
     """
+    if clip.url.startswith(FILE_SCHEME):
+        return _local_section(clip)
     start = max(0.0, clip.start_s - dl.pad_s)
     end = clip.end_s + dl.pad_s
     secrets = (net.proxy.get_secret_value(),) if net.proxy else ()
@@ -74,6 +78,16 @@ def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path
     if not files or not files[0].is_file() or files[0].stat().st_size == 0:
         raise DownloadFault("yt-dlp wrote no file", Status.RETRY, ReasonCode.NETWORK_ERROR)
     return Section(files[0], start, info.get("duration"), _provenance(info, secrets))
+
+
+def _local_section(clip: Clip) -> Section:
+    """A local file needs no download (and yt-dlp cannot cut one): the whole file is the section."""
+    path = Path(unquote(urlparse(clip.url).path))
+    if not path.is_file():
+        raise DownloadFault(f"no such file: {path.name}", Status.FAILED,
+                            ReasonCode.VIDEO_UNAVAILABLE)
+    duration = probe(path).duration_s
+    return Section(path, 0.0, duration, {"extractor": "local file", "title": _text(path.name, ())})
 
 
 class _Resolved(PostProcessor):

@@ -33,7 +33,9 @@ class Ontology:
         try:
             nodes: list[dict[str, Any]] = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot read the AudioSet ontology {path}: {e}") from e
+            raise ConfigError(f"cannot read the AudioSet ontology {path}: {e}; put AudioSet's "
+                              "ontology.json beside the segment list or set sources.ontology"
+                              ) from e
         return cls(names={n["id"]: n["name"] for n in nodes},
                    children={n["id"]: tuple(n.get("child_ids") or ()) for n in nodes})
 

@@ -149,8 +149,9 @@ def collect(lists: Sequence[Path], cfg: SourcesConfig, ontology: Path | None = N
             ) -> list[Clip]:
     """Every clip of the given lists that the configured selection keeps, merged per video.
 
-    AudioSet lists are filtered by label (with ontology descendants; the ontology defaults to
-    `ontology.json` beside each list); URL lists are taken whole, their owner chose them.
+    AudioSet lists are filtered by label (with ontology descendants; the ontology is `ontology`,
+    else `sources.ontology`, else `ontology.json` beside each list); URL lists are taken whole,
+    their owner chose them.
 
     Raises:
         CradleError: a list is malformed or the ontology or selection cannot be read.
@@ -159,7 +160,7 @@ def collect(lists: Sequence[Path], cfg: SourcesConfig, ontology: Path | None = N
     clips: list[Clip] = []
     for path in lists:
         if _is_audioset(path):
-            tree = Ontology.load(ontology or Path(path).parent / "ontology.json")
+            tree = Ontology.load(ontology or cfg.ontology or Path(path).parent / "ontology.json")
             clips += select(read_audioset_csv(path), selection, tree)
         else:
             clips += read_url_list(path)

@@ -9,6 +9,7 @@ import pytest
 
 from manifests.ledger import Ledger
 from stages.config import load_config
+from tests.stages.media_server import make_test_video
 from tests.stages.test_sources import SEGMENTS
 
 
@@ -25,19 +26,25 @@ def test_register_task_logic_runs_without_prefect(isolated_home: Path) -> None:
 
 
 @pytest.mark.slow
-def test_nightly_flow_registers_sources_and_exports_the_run(isolated_home: Path,
-                                                             prefect_server: None) -> None:
+def test_nightly_flow_registers_downloads_and_exports_the_run(isolated_home: Path,
+                                                              prefect_server: None) -> None:
     from flows.nightly import NightlyParams, nightly
 
-    Path("segments.csv").write_text(SEGMENTS)
-    params = NightlyParams(source_lists=[Path("segments.csv")])
-    assert nightly(params) == {"source_clips": 2, "new_clips": 2, "ledger_clips": 2}
-    assert nightly(params)["new_clips"] == 0
+    make_test_video(Path("home_video.mp4"), seconds=5.0)
+    Path("urls.csv").write_text("url,start,end,labels\nhome_video.mp4,1.0,4.0,Baby laughter\n")
+    params = NightlyParams(source_lists=[Path("urls.csv")])
+    first = nightly(params)
+    assert first["sources"] == {"clips": 1, "new": 1}
+    assert first["download"]["ok"] == 1
+    second = nightly(params)
+    assert second["sources"] == {"clips": 1, "new": 0}
+    assert second["download"]["skipped"] == 1
 
     ledger = Ledger(load_config().ledger_url)
     run_id = ledger.latest_run_id()
     ledger.close()
     exported = isolated_home / "runs" / run_id
-    assert pd.read_parquet(exported / "clips.parquet").empty  # the second run added nothing
+    assert pd.read_parquet(exported / "clips.parquet").empty  # the second run did nothing new
     first_run = sorted((isolated_home / "runs").iterdir())[0]
-    assert len(pd.read_parquet(first_run / "stage_results.parquet")) == 2
+    results = pd.read_parquet(first_run / "stage_results.parquet")
+    assert set(results["stage"]) >= {"sources", "download"}

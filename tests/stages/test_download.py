@@ -18,6 +18,7 @@ from stages.contract import execute_batch
 from stages.download import STAGE, DownloadSettings, run
 from stages.faults import classify
 from stages.paths import DataRoot
+from stages.sources import clip_for
 from tests.stages.media_server import FaultServer, make_test_video, serve_faults
 
 RETRIES = 2
@@ -238,3 +239,15 @@ def test_youtube_messages_map_to_reasons(message: str, status: Status,
     fault = classify(error)
     assert (fault.status, fault.reason) == (status, reason)
     assert fault.trips_breaker == (reason is ReasonCode.BOT_CHECK)
+
+
+def test_a_local_file_is_trimmed_without_a_download(tmp_path: Path) -> None:
+    # Regression: yt-dlp cannot cut file:// URLs ("cannot be partially downloaded"), so local
+    # files from URL lists ended `retry` every night.
+    video = make_test_video(tmp_path / "home.mp4", seconds=5.0)
+    clip = clip_for(video.as_uri(), 1.0, 4.0, ("Baby laughter",))
+    root = DataRoot(tmp_path / "home")
+    [result] = run([clip], settings(), root)
+    assert result.status is Status.OK, result.metrics
+    streams = probe_streams(result.outputs["video"])
+    assert abs(float(streams["video"]["duration"]) - 3.0) <= 1 / 30 + 1e-6
