@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from flows.datasets_cli import datasets
 from manifests.errors import CradleError
 from manifests.export import export_manifests
 from manifests.ledger import Ledger, StatusCount
@@ -23,6 +24,7 @@ app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D t
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(datasets, name="datasets")
 console = Console()
 
 
@@ -99,7 +101,9 @@ def export(
 def run(
     demo: Annotated[bool, typer.Option(help="Curate the offline demo corpus.")] = False,
     source: Annotated[list[Path] | None, typer.Option(
-        help="An AudioSet-format segment CSV (repeatable).")] = None,
+        help="An AudioSet segment CSV or a url,start,end,labels list (repeatable).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset for the shards; default: demo with --demo, else infant.")] = None,
 ) -> None:
     """Run the nightly Prefect flow once, now."""
     cfg = _config()
@@ -110,7 +114,8 @@ def run(
     prepare_environment(DataRoot(cfg.home))
     from flows.nightly import NightlyParams, nightly
 
-    summary = nightly(NightlyParams(demo=demo, source_lists=source or []))
+    summary = nightly(NightlyParams(demo=demo, source_lists=source or [],
+                                    dataset=dataset or ("demo" if demo else "infant")))
     for stage, counts in summary.items():
         done = ", ".join(f"{k} {v}" for k, v in counts.items() if v not in (None, 0))
         console.print(f"{stage}: {done or 'nothing to do'}")
@@ -177,6 +182,27 @@ def serve(
 
     sources = [path.resolve() for path in source or []]
     serve_nightly(cron, NightlyParams(demo=demo, source_lists=sources), root, port)
+
+
+@app.command("build-face-model")
+def build_face_model(
+    out: Annotated[Path | None, typer.Option(
+        help="Model file; default: <home>/models/open-face-model.h5.")] = None,
+    components: Annotated[int, typer.Option(help="Expression components.")] = 64,
+) -> None:
+    """Learn the open face model (landmark PCA) from every accepted face track."""
+    from model.face import OpenModelConfig, build_open_face_model
+    from stages.fitting import OPEN_MODEL_FILE
+
+    root = DataRoot(_config().home)
+    tracks = sorted(root.faces.glob("*.npz"))
+    target = out or root.models / OPEN_MODEL_FILE
+    try:
+        summary = build_open_face_model(
+            tracks, target, OpenModelConfig(expression_components=components))
+    except CradleError as e:
+        _fail(e)
+    console.print(f"{target.resolve()}: {summary.clips} clips, {summary.frames} frames")
 
 
 def _config() -> CradleConfig:

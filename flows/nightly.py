@@ -20,11 +20,14 @@ from flows.ingest import download_clips
 from manifests.export import export_manifests
 from manifests.ledger import Ledger
 from manifests.records import Clip
-from stages import audio, faces
+from stages import audio, faces, fitting
 from stages.config import CradleConfig, load_config
 from stages.contract import StageSpec
 from stages.demo.server import serve_corpus
+from stages.fitting_config import FittingConfig
 from stages.paths import DataRoot
+from stages.shards import build_dataset
+from stages.shards_config import ShardsConfig
 from stages.sources import DEMO_URL, collect, read_audioset_csv, register_clips
 
 
@@ -33,8 +36,9 @@ class NightlyParams(BaseModel):
 
     demo: bool = Field(False, description="Curate the offline demo corpus (made if missing).")
     source_lists: list[Path] = Field(
-        default_factory=list, description="AudioSet-format segment CSVs to register."
+        default_factory=list, description="AudioSet segment CSVs or url,start,end,labels lists."
     )
+    dataset: str = Field("infant", description="The dataset the run's shards go to.")
 
 
 @task
@@ -59,6 +63,24 @@ def prepare_demo_corpus(folder: Path, seed: int) -> Path:
 
     generate_corpus(folder, seed=seed)
     return folder / "segments.csv"
+
+
+@task
+def prepare_face_model(cfg: FittingConfig, root: DataRoot, clips: list[Clip]) -> Path | None:
+    """The open face model is learnt from accepted tracks the first time it is needed."""
+    return fitting.ensure_open_model(cfg, root, clips)
+
+
+@task
+def build_shards(url: str, root: DataRoot, cfg: ShardsConfig, dataset: str) -> dict[str, Any]:
+    """Builds (or confirms) the dataset version that matches the ledger after this run."""
+    ledger = Ledger(url)
+    try:
+        card = build_dataset(ledger, root, cfg, dataset)
+    finally:
+        ledger.close()
+    return {"dataset": f"{card.name}@{card.version}", "shards": len(card.shards),
+            "samples": card.samples}
 
 
 @task
@@ -101,6 +123,10 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
         summary["audio"] = curate(audio.STAGE, downloaded, cfg.audio, "audio")
         heard = passed(ledger, downloaded, "audio")
         summary["faces"] = curate(faces.STAGE, heard, cfg.faces, "faces")
+        tracked = passed(ledger, heard, "faces")
+        prepare_face_model(cfg.fitting, root, tracked)
+        summary["fitting"] = curate(fitting.STAGE, tracked, cfg.fitting, "fitting")
+        summary["shards"] = build_shards(cfg.ledger_url, root, cfg.shards, params.dataset)
 
         export_run(cfg.ledger_url, root.run_dir(run_id), run_id)
         _publish(run_id, summary, ledger)

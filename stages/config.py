@@ -28,7 +28,9 @@ from sqlalchemy.engine import make_url
 from manifests.errors import ConfigError
 from stages.audio_config import AudioConfig
 from stages.faces_config import FacesConfig
+from stages.fitting_config import FittingConfig
 from stages.section import Section
+from stages.shards_config import ShardsConfig
 
 DEFAULT_CONFIG_FILE = Path("cradle.yaml")
 
@@ -128,6 +130,8 @@ class CradleConfig(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     audio: AudioConfig = AudioConfig()
     faces: FacesConfig = FacesConfig()
+    fitting: FittingConfig = FittingConfig()
+    shards: ShardsConfig = ShardsConfig()
 
     @classmethod
     def settings_customise_sources(

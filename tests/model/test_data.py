@@ -1,0 +1,76 @@
+"""The shard reader: verified shards in, padded or cropped windows out, across workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from manifests.datasets import DatasetNotFound
+from manifests.shards import IncompleteShardError, done_path
+from model.data import ReaderConfig, make_loader, open_dataset
+from stages.shards import build_dataset
+from tests.stages.shards_helpers import FPS, RATE, SMALL, add_curated, clips_of, new_home
+
+
+@pytest.fixture
+def built(tmp_path: Path):
+    ledger, root = new_home(tmp_path)
+    add_curated(ledger, root, clips_of(6, 3))
+    card = build_dataset(ledger, root, SMALL, "infant")
+    return ledger, root, card
+
+
+def test_a_dataloader_with_two_workers_reads_every_sample_once(built) -> None:
+    _, root, card = built
+    cfg = ReaderConfig(frames=24, shuffle_buffer=8)
+    loader = make_loader(root.shards, "infant", batch_size=4, num_workers=2, cfg=cfg)
+    keys: list[str] = []
+    for batch in loader:
+        b = len(batch["key"])
+        assert batch["expression"].shape[:2] == (b, 24)
+        assert batch["landmarks"].shape == (b, 24, 478, 3)
+        assert batch["landmarks"].dtype == torch.float32
+        assert batch["audio"].shape == (b, round(24 / FPS * RATE))
+        real = batch["mask"].sum(1, keepdim=True)  # windows are 30 or 20 frames: 24 or 20 real
+        assert (batch["mask"] == (torch.arange(24) < real)).all() and (real >= 20).all()
+        keys += batch["key"]
+    assert len(keys) == len(set(keys)) == card.stats["by_split"]["train"]["samples"]
+
+
+def test_short_samples_are_padded_and_masked(built) -> None:
+    _, root, _ = built
+    cfg = ReaderConfig(frames=45, train=False)
+    window = next(iter(open_dataset(root.shards, "infant", cfg)))
+    real = int(window["mask"].sum())
+    assert window["expression"].shape[0] == 45 and 0 < real < 45
+    assert (window["expression"][real:] == 0).all()
+    assert window["audio"].shape == (round(45 / FPS * RATE),)
+
+
+def test_an_incomplete_shard_is_refused_before_anything_is_read(built) -> None:
+    _, root, card = built
+    done_path(root.shards / "infant" / card.shards[0].path).unlink()
+    with pytest.raises(IncompleteShardError, match="done marker"):
+        open_dataset(root.shards, "infant")
+
+
+def test_a_truncated_shard_is_refused(built) -> None:
+    _, root, card = built
+    tar = root.shards / "infant" / card.shards[-1].path
+    tar.write_bytes(tar.read_bytes()[:-1024])
+    with pytest.raises(IncompleteShardError, match="truncated"):
+        open_dataset(root.shards, "infant")
+
+
+def test_an_earlier_version_is_read_by_name(built) -> None:
+    ledger, root, v1 = built
+    add_curated(ledger, root, clips_of(2, 2, offset=20))
+    assert build_dataset(ledger, root, SMALL, "infant").version == "v0002"
+    cfg = ReaderConfig(frames=30, train=False)
+    old = list(open_dataset(root.shards, "infant@v0001", cfg, split=None))
+    assert len(old) == v1.samples
+    assert len(list(open_dataset(root.shards, "infant", cfg, split=None))) > v1.samples
+    with pytest.raises(DatasetNotFound, match="v0001, v0002"):
+        open_dataset(root.shards, "infant@v0009")
