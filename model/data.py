@@ -87,9 +87,14 @@ def open_dataset(shards_dir: Path, dataset: str, cfg: ReaderConfig | None = None
 
 def make_loader(shards_dir: Path, dataset: str, batch_size: int, num_workers: int = 2,
                 cfg: ReaderConfig | None = None, split: str | None = "train") -> DataLoader:
-    """A DataLoader over `open_dataset`, batching windows into (B, T, ...) tensors."""
+    """A DataLoader over `open_dataset`, batching windows into (B, T, ...) tensors.
+
+    Workers start from a fork server, not a fork of this process: a training process holds
+    threads (torch, CUDA, loggers) that a plain fork copies mid-flight, which crashes workers.
+    """
     return DataLoader(open_dataset(shards_dir, dataset, cfg, split), batch_size=batch_size,
-                      num_workers=num_workers, persistent_workers=False)
+                      num_workers=num_workers, persistent_workers=False,
+                      multiprocessing_context="forkserver" if num_workers else None)
 
 
 def to_window(sample: dict[str, Any], cfg: ReaderConfig) -> dict[str, Any]:

@@ -59,7 +59,7 @@ class FaceModels:
         if not result.multi_face_landmarks:
             return None
         points = result.multi_face_landmarks[0].landmark
-        return np.array([[p.x * w, p.y * h, p.z * w] for p in points], np.float32)
+        return np.array([(p.x, p.y, p.z) for p in points], np.float32) * np.float32((w, h, w))
 
     def faces(self, rgb: np.ndarray) -> np.ndarray:
         """BlazeFace boxes (K, 4) as x0, y0, x1, y1 in pixels."""
@@ -125,7 +125,7 @@ class _Accumulator:
         self.pose = PoseEstimator(width, height)
         self.rows: dict[str, list] = {k: [] for k in (
             "landmarks", "time_s", "present", "coverage", "face_px", "yaw", "pitch", "roll",
-            "contrast", "lip_ab", "foreign", "hand")}
+            "contrast", "lip_ab", "foreign", "skinlike", "hand")}
         self.hand_runs: dict[int, float] = {}
         self.hand_near = False
 
@@ -138,7 +138,7 @@ class _Accumulator:
             r["landmarks"].append(_NO_FACE)
             r["present"].append(False)
             for key in ("coverage", "face_px", "yaw", "pitch", "roll", "contrast", "foreign",
-                        "hand"):
+                        "skinlike", "hand"):
                 r[key].append(np.nan)
             r["lip_ab"].append((np.nan, np.nan))
             return
@@ -151,10 +151,12 @@ class _Accumulator:
         r["yaw"].append(yaw)
         r["pitch"].append(pitch)
         r["roll"].append(roll)
-        contrast, lip_ab, foreign = lip_colour(frame.image, lm)
-        r["contrast"].append(contrast)
-        r["lip_ab"].append(tuple(lip_ab))
-        r["foreign"].append(foreign)
+        colour = lip_colour(frame.image, lm)
+        r["contrast"].append(colour.contrast)
+        r["lip_ab"].append(tuple(colour.lip_ab))
+        r["foreign"].append(colour.foreign)
+        r["skinlike"].append(colour.skinlike)
+        foreign = colour.foreign
         # Hands at a reduced rate, on every frame while a hand is near the face, and on frames
         # whose lips look foreign (a bottle or pacifier is often held by a hand).
         suspicious = self.hand_near or foreign > 0.25
@@ -184,6 +186,7 @@ class _Accumulator:
                 contrast=np.asarray(r["contrast"], np.float32),
                 lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
                 foreign=np.asarray(r["foreign"], np.float32),
+                skinlike=np.asarray(r["skinlike"], np.float32),
                 hand=np.where(np.asarray(r["present"], bool), hand, np.nan)),
             detections=detections,
         )

@@ -3,18 +3,24 @@
 FaceMesh keeps returning plausible lips under a hand or a pacifier, so three other cues are
 combined, each scaled to 0 (clear) ... 1 (covered), and the strongest one wins:
 
-- hand: the fraction of the mouth box covered by a MediaPipe Hands box (hands are skin-coloured
-  and otherwise hard to tell from the face);
+- hand: the fraction of the mouth box covered by a MediaPipe Hands box;
 - foreign colour: the fraction of the lip area whose colour is far from both the face's skin and
   the clip's own clear lips (pacifiers, bottles, toys);
-- lip contrast: the lips' redness over the skin, against the clip's own clear mouth; a hand or a
-  cloth over the lips flattens it. Clips whose lips never stand out from the skin give this cue
-  no say (it cannot tell a covered mouth from pale lips there).
+- skin over the lips: the lips lose their redness against the clip's own clear mouth AND the
+  mouth area turns skin-coloured, against the same clear frames. Either half alone is common
+  without any cover (a smile's thin lips and teeth flatten the redness; pale lips look like
+  skin), so the cue is the weaker of the two. Clips whose lips never stand out from the skin
+  give it no say (a covered mouth looks like their pale lips).
+
+Every cue is a fraction of pixels or a ratio to the clip's own frames, measured in float Lab so
+that one more generation of H.264 (the download stage's re-encode) moves it by a few hundredths,
+not across a threshold: 8-bit Lab rounds the lips' redness to whole units, about a tenth of it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -27,9 +33,22 @@ CHEEKS = (205, 425, 50, 280)  # below the eyes, beside the nose: rarely covered 
 MOUTH_CORNERS = (61, 291)
 
 FOREIGN_AB = 18.0  # Lab chroma distance beyond which a pixel is neither skin nor lip
-# a* units: in clips whose lips stand out less than this, a smile's thin lips and teeth flatten
-# the contrast as much as a hand does (measured on real adult video), so the cue stays silent.
-LIP_CONTRAST_FLOOR = 7.5
+# a* units: lips that stand out less than this in the clip's clearest frames look like skin
+# (a real adult talking video: 2-3; the demo's and another real face's lips: 9-17), so a cover
+# cannot be seen by colour; Hands alone speaks there.
+LIP_CONTRAST_FLOOR = 5.0
+# A mouth pixel "looks like skin" within this chroma (a*, b*) and lightness distance of the
+# cheeks: a hand is skin; lips are redder, teeth lighter, the open mouth darker.
+SKIN_AB, SKIN_L = 6.0, 15.0
+# The decision points (score 0.5) of the two halves, set midway between the demo's hand-covered
+# and clear frames, original and re-encoded: covered lips keep at most 0.21 of the clip's clear
+# redness, clear ones at least 0.42; a hand raises the skin-like fraction of the mouth by
+# 0.35-0.65 over the clip's clear frames, a closed mouth or a laugh by at most 0.28.
+KEPT_REDNESS = 0.32
+SKIN_RISE = 0.2
+# Frames whose lips reach this share of the clip's reference redness count as clear.
+CLEAR_SHARE = 0.7
+MOUTH_PX = 64.0  # mouth width (px) the colour crop is shrunk to: enough pixels for medians
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,7 @@ class MouthEvidence:
     contrast: np.ndarray  # (T,) median lip a* minus skin a*
     lip_ab: np.ndarray  # (T, 2) median lip chroma relative to the skin
     foreign: np.ndarray  # (T,) fraction of lip pixels far from skin chroma
+    skinlike: np.ndarray  # (T,) fraction of the mouth area (lips and opening) coloured like skin
     hand: np.ndarray  # (T,) fraction of the mouth box under a hand box
 
 
@@ -61,13 +81,20 @@ def hand_cover(mouth: np.ndarray, hands: list[np.ndarray]) -> float:
     return best
 
 
-def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> tuple[float, np.ndarray, float]:
-    """The lips' colour against the cheeks' in one frame.
+class LipColour(NamedTuple):
+    """One frame's mouth colour against the cheeks'."""
 
-    Returns:
-        (median a* contrast, median lip chroma (a*, b*) relative to the skin, fraction of lip
-        pixels whose chroma is more than `FOREIGN_AB` from the skin's).
-    """
+    contrast: float  # median lip a* minus skin a*
+    lip_ab: np.ndarray  # (2,) median lip chroma (a*, b*) relative to the skin
+    foreign: float  # fraction of lip pixels whose chroma is more than `FOREIGN_AB` from skin
+    skinlike: float  # fraction of the mouth polygon coloured like the skin
+
+
+NO_COLOUR = LipColour(float("nan"), np.full(2, np.nan), float("nan"), float("nan"))
+
+
+def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
+    """The lips' colour against the cheeks' in one frame, in float Lab on a crop around them."""
     h, w = frame.shape[:2]
     box = mouth_box(landmarks)
     iod = float(np.linalg.norm(landmarks[MOUTH_CORNERS[0], :2] - landmarks[MOUTH_CORNERS[1], :2]))
@@ -77,50 +104,66 @@ def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> tuple[float, np.ndar
     x1 = int(min(w, max(box[2], cheeks[:, 0].max()) + iod * 0.2))
     y1 = int(min(h, box[3] + 1))
     if x1 - x0 < 4 or y1 - y0 < 4:
-        return float("nan"), np.full(2, np.nan), float("nan")
-    lab = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
+        return NO_COLOUR
+    # Colour statistics need no more than ~64 px across the mouth: a larger face's crop is
+    # shrunk first, so the cost stays flat however close the camera is.
+    scale = min(1.0, MOUTH_PX / max(iod, 1.0))
+    crop = frame[y0:y1, x0:x1]
+    if scale < 1.0:
+        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(crop.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2LAB)
     offset = np.array([x0, y0], np.float32)
-    lips = np.zeros(lab.shape[:2], np.uint8)
-    cv2.fillPoly(lips, [np.round(landmarks[list(OUTER_LIPS), :2] - offset).astype(np.int32)], 1)
-    cv2.fillPoly(lips, [np.round(landmarks[list(INNER_LIPS), :2] - offset).astype(np.int32)], 0)
+    cheeks = (cheeks - offset) * scale
+    outer = np.round((landmarks[list(OUTER_LIPS), :2] - offset) * scale).astype(np.int32)
+    inner = np.round((landmarks[list(INNER_LIPS), :2] - offset) * scale).astype(np.int32)
+    mouth = np.zeros(lab.shape[:2], np.uint8)
+    cv2.fillPoly(mouth, [outer], 1)
+    lips = mouth.copy()
+    cv2.fillPoly(lips, [inner], 0)
     skin = np.zeros_like(lips)
-    radius = max(2, int(0.12 * iod))
-    for x, y in np.round(cheeks - offset).astype(int):
+    radius = max(2, int(0.12 * iod * scale))
+    for x, y in np.round(cheeks).astype(int):
         cv2.circle(skin, (int(x), int(y)), radius, 1, -1)
     if lips.sum() < 4 or skin.sum() < 4:
-        return float("nan"), np.full(2, np.nan), float("nan")
-    skin_ab = np.median(lab[skin > 0][:, 1:], axis=0)
-    lip_ab = lab[lips > 0][:, 1:] - skin_ab
-    foreign = float(np.mean(np.linalg.norm(lip_ab, axis=1) > FOREIGN_AB))
+        return NO_COLOUR
+    skin_lab = np.median(lab[skin > 0], axis=0)
+    lip_ab = lab[lips > 0][:, 1:] - skin_lab[1:]
+    foreign = float(np.mean(np.hypot(lip_ab[:, 0], lip_ab[:, 1]) > FOREIGN_AB))
     median_ab = np.median(lip_ab, axis=0)
-    return float(median_ab[0]), median_ab, foreign
+    d = lab[mouth > 0] - skin_lab
+    skinlike = float(np.mean((np.hypot(d[:, 1], d[:, 2]) < SKIN_AB) & (np.abs(d[:, 0]) < SKIN_L)))
+    return LipColour(float(median_ab[0]), median_ab, foreign, skinlike)
 
 
 def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     """Combines the cues into one (T,) score in [0, 1]; NaN where there is no face.
 
-    The clip's clear mouth is learned from its own frames: the lip contrast reached in the upper
-    third of its frames, and the lip chroma of the frames where nothing foreign shows.
+    The clip's clear mouth is learned from its own frames: the lip contrast reached by its
+    reddest tenth, the skin-like share of the frames that reach most of it, and the lip chroma
+    of the frames where nothing foreign shows.
     """
     score = np.full(len(present), np.nan)
     if not present.any():
         return score
     contrast = evidence.contrast[present]
-    reference = float(np.nanpercentile(contrast, 80)) if np.isfinite(contrast).any() else 0.0
+    reference = float(np.nanpercentile(contrast, 90)) if np.isfinite(contrast).any() else 0.0
+    covered = np.zeros(len(contrast))
     if reference >= LIP_CONTRAST_FLOOR:
-        # Half the clip's clear contrast scores 0.5, the default decision point.
-        contrast_cue = np.clip(1 - contrast / reference, 0, 1)
-    else:
-        contrast_cue = np.zeros(len(contrast))
+        faded = np.clip(1 - contrast / (2 * KEPT_REDNESS * reference), 0, 1)
+        skinlike = evidence.skinlike[present]
+        clear = contrast >= CLEAR_SHARE * reference
+        base = float(np.nanmedian(skinlike[clear])) if clear.any() else 0.0
+        skinned = np.clip((skinlike - base) / (2 * SKIN_RISE), 0, 1)
+        covered = np.fmin(faded, skinned)
     # Lips that are redder than skin can count as "foreign": keep only pixels unlike the clip's
     # own clear lips as well, measured on the frames where the foreign fraction is low.
     foreign = evidence.foreign[present]
     lip_ab = evidence.lip_ab[present]
-    clear = foreign <= np.nanpercentile(foreign, 30)
-    typical = np.nanmedian(lip_ab[clear], axis=0) if clear.any() else np.zeros(2)
+    clear_lips = foreign <= np.nanpercentile(foreign, 30)
+    typical = np.nanmedian(lip_ab[clear_lips], axis=0) if clear_lips.any() else np.zeros(2)
     unlike = np.linalg.norm(lip_ab - typical, axis=1) > FOREIGN_AB
     foreign_cue = np.clip(np.where(unlike, foreign, 0.0) * 2, 0, 1)
     hand_cue = np.clip(evidence.hand[present], 0, 1)
-    combined = np.nanmax(np.vstack([contrast_cue, foreign_cue, hand_cue]), axis=0)
+    combined = np.nanmax(np.vstack([covered, foreign_cue, hand_cue]), axis=0)
     score[present] = np.nan_to_num(combined, nan=0.0)
     return score

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stages.face_analysis import FaceMeasures
-from tests.stages.faces.helpers import FACE_VARIANTS, analyse_all
+from tests.stages.faces.helpers import FACE_VARIANTS, analyse_all, reencode_like_download
 
 REAL_VIDEOS = ("face_1.mp4", "face_3.mp4", "face_noface.mov", "noface_face.mov")
 
@@ -20,6 +20,16 @@ def corpus(demo_corpus: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_measures(corpus: Path) -> dict[str, FaceMeasures]:
     return analyse_all([corpus / f"{name}.mp4" for name in FACE_VARIANTS])
+
+
+@pytest.fixture(scope="session")
+def reencoded(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return reencode_like_download(corpus, tmp_path_factory.mktemp("faces-reencoded"))
+
+
+@pytest.fixture(scope="session")
+def reencoded_measures(reencoded: Path) -> dict[str, FaceMeasures]:
+    return analyse_all([reencoded / f"{name}.mp4" for name in FACE_VARIANTS])
 
 
 @pytest.fixture(scope="session")

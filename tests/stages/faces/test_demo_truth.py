@@ -7,28 +7,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from manifests.outcomes import ReasonCode
 from stages.face_analysis import FaceMeasures
 from stages.face_segments import judge
 from stages.faces_config import FacesConfig
-from tests.stages.faces.helpers import runs, truth, truth_flags
-
-FLAGS = {
-    "out_of_frame": ReasonCode.FACE_OUT_OF_FRAME,
-    "turned": ReasonCode.FACE_TURNED,
-    "occluded": ReasonCode.MOUTH_OCCLUDED,
-}
-CASES = [("face_out_of_frame", "out_of_frame"), ("face_turned", "turned"),
-         ("mouth_occluded_hand", "occluded"), ("mouth_occluded_pacifier", "occluded")]
+from tests.stages.faces.helpers import (
+    CASES,
+    FLAGS,
+    precision_recall,
+    runs,
+    truth,
+    truth_flags,
+)
 
 
 @pytest.mark.parametrize(("name", "flag"), CASES)
 def test_per_frame_precision_and_recall(corpus: Path, demo_measures: dict[str, FaceMeasures],
                                         name: str, flag: str) -> None:
     predicted = judge(demo_measures[name], FacesConfig()).flags(FLAGS[flag])
-    actual = truth_flags(corpus, name)[flag]
-    hits = int((predicted & actual).sum())
-    precision, recall = hits / max(predicted.sum(), 1), hits / max(actual.sum(), 1)
+    precision, recall = precision_recall(predicted, truth_flags(corpus, name)[flag])
     print(f"\n[faces] {name} {flag}: precision {precision:.3f} recall {recall:.3f}")
     assert precision >= 0.95 and recall >= 0.9
 
