@@ -7,6 +7,7 @@ into place; a crash leaves at worst a stray `.tmp-*` file that the next write of
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import uuid
@@ -54,6 +55,15 @@ def atomic_write_text(destination: Path, text: str) -> Path:
 def atomic_write_json(destination: Path, data: Any) -> Path:
     """Writes JSON with sorted keys, so equal data gives byte-identical files."""
     return atomic_write_text(destination, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks (media and shards can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

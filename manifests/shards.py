@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from manifests.errors import CradleError
-from manifests.files import atomic_path, atomic_write_json
+from manifests.files import atomic_path, atomic_write_json, sha256_file
 
 DONE_SUFFIX = ".done"
 MANIFEST_SUFFIX = ".parquet"
@@ -55,13 +55,6 @@ def done_path(tar: Path) -> Path:
 def manifest_path(tar: Path) -> Path:
     return tar.with_name(tar.name.removesuffix(".tar") + MANIFEST_SUFFIX)
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tar_bytes(samples: Sequence[tuple[str, Mapping[str, bytes]]]) -> bytes:
@@ -116,7 +109,7 @@ def verify_shard(tar: Path, expected_sha256: str | None = None) -> ShardStamp:
     if size != stamp.size_bytes:
         raise IncompleteShardError(f"shard {tar} has {size} bytes, its marker says "
                                    f"{stamp.size_bytes}: truncated or overwritten")
-    actual = file_sha256(tar)
+    actual = sha256_file(tar)
     for wanted in {stamp.sha256, expected_sha256 or stamp.sha256}:
         if actual != wanted:
             raise IncompleteShardError(f"shard {tar} has sha256 {actual}, expected {wanted}")

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manifests.files import atomic_path, atomic_write_json
+from manifests.files import atomic_path, atomic_write_json, sha256_file
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.config import DownloadConfig, NetworkConfig
 from stages.contract import StageSpec
 from stages.faults import DownloadFault, classify
 from stages.fetch import Section, fetch_section
-from stages.media import normalise, probe, probe_wav, sha256_file
+from stages.media import normalise, probe, probe_wav
 from stages.paths import DataRoot
 from stages.throttle import CircuitBreaker, backoff_delay, shared_limiter
 

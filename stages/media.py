@@ -6,7 +6,6 @@ dominate the cost of a short clip.
 
 from __future__ import annotations
 
-import hashlib
 import wave
 from dataclasses import dataclass
 from fractions import Fraction
@@ -123,13 +122,6 @@ def normalise(source: Path, offset_s: float, duration_s: float, fps: float, samp
         raise DownloadFault(f"ffmpeg cannot normalise {source.name}: {stderr}",
                             Status.FAILED, reason) from e
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tail(stderr: bytes | None, lines: int = 3) -> str:

@@ -19,7 +19,7 @@ import soundfile as sf
 
 from manifests.facefit import FaceFit
 from manifests.facetrack import FaceTrack
-from manifests.shards import file_sha256
+from manifests.files import sha256_file
 from stages.shards_config import ShardsConfig
 from stages.shards_plan import SampleSpec
 
@@ -56,7 +56,7 @@ class ClipInputs:
         with np.load(paths["envelope"]) as data:
             columns = [_fit_length(data[name], track.frames, name) for name in ENVELOPE]
         return cls(fit, track, audio[:, 0], np.stack(columns, axis=1).astype(np.float32),
-                   file_sha256(paths["fit"]), paths["video"])
+                   sha256_file(paths["fit"]), paths["video"])
 
 
 def sample_files(spec: SampleSpec, inputs: ClipInputs, cfg: ShardsConfig) -> dict[str, bytes]:

@@ -6,7 +6,6 @@ or changed is rendered again (with the corrupt clips derived from it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -16,7 +15,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from manifests.files import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from manifests.files import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_file,
+)
 from stages.demo.clip import render_clip
 from stages.demo.face import photo_landmarks
 from stages.demo.variants import VARIANTS, Variant
@@ -34,13 +39,6 @@ def clip_files(v: Variant) -> list[str]:
         return [f"{v.name}.mp4", f"{v.name}.json"]
     return [f"{v.name}.mp4", f"{v.name}.infant.wav", f"{v.name}.json"]
 
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2) -> dict[str, Any]:
@@ -81,7 +79,7 @@ def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2) -> dict[str,
             _derive(v, out_dir)
     index = _index(out_dir, seed)
     atomic_write_text(out_dir / SEGMENTS_NAME, segments_csv(seed))
-    index["files"] = {SEGMENTS_NAME: sha256(out_dir / SEGMENTS_NAME)}
+    index["files"] = {SEGMENTS_NAME: sha256_file(out_dir / SEGMENTS_NAME)}
     atomic_write_json(out_dir / INDEX_NAME, index)
     log.info("demo corpus: %d clips rendered in %.1f s into %s", len(rendered),
              time.perf_counter() - started, out_dir)
@@ -146,7 +144,7 @@ def _index(out_dir: Path, seed: int) -> dict[str, Any]:
         files = clip_files(v)
         clips.append({"name": v.name, "files": files, "expected": v.expected(),
                       "duration_s": v.duration_s,
-                      "sha256": {f: sha256(out_dir / f) for f in files}})
+                      "sha256": {f: sha256_file(out_dir / f) for f in files}})
     return {"generator": "cradle.stages.demo", "version": GENERATOR_VERSION, "seed": seed,
             "segments": SEGMENTS_NAME, "clips": clips}
 
@@ -169,12 +167,13 @@ def _intact_clips(out_dir: Path, index: dict[str, Any] | None, seed: int) -> set
     intact = set()
     for clip in index.get("clips", []):
         hashes = clip.get("sha256", {})
-        if all((out_dir / f).is_file() and sha256(out_dir / f) == h for f, h in hashes.items()):
+        if all((out_dir / f).is_file() and sha256_file(out_dir / f) == h
+               for f, h in hashes.items()):
             intact.add(clip["name"])
     known = {v.name for v in VARIANTS}
     return intact & known
 
 
 def _intact_extras(out_dir: Path, index: dict[str, Any]) -> bool:
-    return all((out_dir / f).is_file() and sha256(out_dir / f) == h
+    return all((out_dir / f).is_file() and sha256_file(out_dir / f) == h
                for f, h in index.get("files", {}).items())

@@ -18,10 +18,11 @@ import cv2
 import pytest
 import soundfile as sf
 
+from manifests.files import sha256_file
 from manifests.records import Clip
 from stages.config import load_config
 from stages.demo.clip import render_clip
-from stages.demo.corpus import generate_corpus, sha256
+from stages.demo.corpus import generate_corpus
 from stages.demo.face import photo_landmarks
 from stages.demo.preview import write_contact_sheet
 from stages.demo.server import CorpusServer, serve_corpus
@@ -39,7 +40,7 @@ def test_index_lists_every_file_with_its_hash(corpus: Path) -> None:
     assert [c["name"] for c in index["clips"]] == [v.name for v in VARIANTS]
     for clip in index["clips"]:
         for name, digest in clip["sha256"].items():
-            assert sha256(corpus / name) == digest
+            assert sha256_file(corpus / name) == digest
         if not variant(clip["name"]).derive:
             assert (corpus / f"{clip['name']}.infant.wav").is_file()
 
@@ -72,8 +73,8 @@ def test_a_clip_is_deterministic_for_a_seed(corpus: Path, tmp_path: Path) -> Non
     landmarks = {v.photo: photo_landmarks(v.photo)}
     render_clip(v, SEED, tmp_path, landmarks)
     for suffix in (".json", ".infant.wav", ".mp4"):
-        assert sha256(tmp_path / f"{v.name}{suffix}") == sha256(corpus / f"{v.name}{suffix}"), \
-            suffix
+        name = f"{v.name}{suffix}"
+        assert sha256_file(tmp_path / name) == sha256_file(corpus / name), suffix
     other = tmp_path / "other"
     render_clip(v, SEED + 1, other, landmarks)
     a, _ = sf.read(corpus / f"{v.name}.infant.wav")
