@@ -26,7 +26,7 @@ from stages.contract import StageSpec
 from stages.demo.server import serve_corpus
 from stages.fitting_config import FittingConfig
 from stages.paths import DataRoot
-from stages.shards import build_dataset
+from stages.shards import build_dataset, record_clip_outcomes
 from stages.shards_config import ShardsConfig
 from stages.sources import DEMO_URL, collect, read_audioset_csv, register_clips
 
@@ -72,15 +72,17 @@ def prepare_face_model(cfg: FittingConfig, root: DataRoot, clips: list[Clip]) ->
 
 
 @task
-def build_shards(url: str, root: DataRoot, cfg: ShardsConfig, dataset: str) -> dict[str, Any]:
+def build_shards(url: str, root: DataRoot, cfg: ShardsConfig, dataset: str,
+                 run_id: str) -> dict[str, Any]:
     """Builds (or confirms) the dataset version that matches the ledger after this run."""
     ledger = Ledger(url)
     try:
         card = build_dataset(ledger, root, cfg, dataset)
+        new_clips = record_clip_outcomes(ledger, card, run_id)
     finally:
         ledger.close()
     return {"dataset": f"{card.name}@{card.version}", "shards": len(card.shards),
-            "samples": card.samples}
+            "samples": card.samples, "new clips": new_clips}
 
 
 @task
@@ -126,7 +128,8 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
         tracked = passed(ledger, heard, "faces")
         prepare_face_model(cfg.fitting, root, tracked)
         summary["fitting"] = curate(fitting.STAGE, tracked, cfg.fitting, "fitting")
-        summary["shards"] = build_shards(cfg.ledger_url, root, cfg.shards, params.dataset)
+        summary["shards"] = build_shards(cfg.ledger_url, root, cfg.shards, params.dataset,
+                                         run_id)
 
         export_run(cfg.ledger_url, root.run_dir(run_id), run_id)
         _publish(run_id, summary, ledger)

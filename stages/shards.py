@@ -15,18 +15,20 @@ import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from manifests.datasets import DatasetCard, ShardRef, load_card, version_name, version_number
 from manifests.datasets import versions as card_versions
 from manifests.errors import CradleError
 from manifests.ledger import Ledger
+from manifests.outcomes import StageResult
 from manifests.shards import IncompleteShardError, ShardStamp, verify_shard
-from manifests.tables import ShardRow
+from manifests.tables import ShardMemberRow, ShardRow
 from stages.paths import DataRoot
 from stages.shards_config import ShardsConfig
 from stages.shards_plan import Plan, SampleSpec, plan_samples
@@ -34,6 +36,9 @@ from stages.shards_split import SPLITS
 from stages.shards_write import read_manifest, write_one_shard
 
 log = logging.getLogger(__name__)
+
+STAGE = "shards"  # the clips' outcome name in the ledger
+VERSION = "1"
 
 
 class ShardRebuildError(CradleError):
@@ -83,6 +88,30 @@ def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str) 
     log.info("shards: %s@%s: %d samples in %d shards (%d new, %d kept from %s)", name, version,
              card.samples, len(shards), len(fresh), len(reused), card.parent)
     return card
+
+
+def record_clip_outcomes(ledger: Ledger, card: DatasetCard, run_id: str | None = None) -> int:
+    """Gives each clip of the version a `shards` outcome naming it, once per version.
+
+    So `cradle status` and the run's parquet export show which clips reached a dataset.
+
+    Returns:
+        How many clips were recorded now.
+    """
+    tag = f"{card.name}@{card.version}"
+    with ledger.session() as session:
+        samples = dict(session.execute(
+            select(ShardMemberRow.clip_id, func.count())
+            .join(ShardRow, ShardRow.id == ShardMemberRow.shard_id)
+            .where(ShardRow.dataset == card.name, ShardRow.version == card.version)
+            .group_by(ShardMemberRow.clip_id)).all())
+    latest = ledger.latest(STAGE, list(samples))
+    results = [StageResult.ok(clip_id, metrics={"dataset": tag, "samples": count})
+               for clip_id, count in sorted(samples.items())
+               if clip_id not in latest or latest[clip_id].metrics.get("dataset") != tag]
+    ledger.record(STAGE, VERSION, card.config_hash, results, started_at=datetime.now(UTC),
+                  run_id=run_id)
+    return len(results)
 
 
 def settings_hash(cfg: ShardsConfig) -> str:
