@@ -11,12 +11,20 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from manifests.facetrack import LANDMARKS
-from stages.face_occlusion import MouthEvidence, hand_cover, lip_colour, mouth_box
+from stages.face_occlusion import (
+    KEPT_REDNESS,
+    LIP_CONTRAST_FLOOR,
+    MouthEvidence,
+    hand_cover,
+    lip_colour,
+    mouth_box,
+)
 from stages.face_pose import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, PoseEstimator
 from stages.faces_config import FacesConfig
 from stages.video_frames import Frame, iter_frames, probe
@@ -24,6 +32,27 @@ from stages.video_frames import Frame, iter_frames, probe
 log = logging.getLogger(__name__)
 
 _NO_FACE = np.full((LANDMARKS, 3), np.nan, np.float32)
+_REDNESS_WINDOW = 1800  # frames (a minute at 30 fps) the running lip reference looks back on
+
+
+# A NormalizedLandmark holding only x, y and z serialises to 17 bytes: the list's field tag and
+# length, then three (tag, little-endian float32) pairs. Reading the floats out of that buffer
+# costs ~20 us a frame against ~200-400 us for 1,434 attribute reads through the protobuf objects.
+_WIRE_SIZE = 17
+_WIRE_TAGS = {0: 0x0A, 1: 0x0F, 2: 0x0D, 7: 0x15, 12: 0x1D}  # byte offset -> expected byte
+_WIRE_FLOATS = np.r_[3:7, 8:12, 13:17]
+
+
+def _points(landmarks: Any) -> np.ndarray:
+    """(N, 3) float32 normalised x, y, z of a `NormalizedLandmarkList`, read without a loop."""
+    wire = np.frombuffer(landmarks.SerializeToString(), np.uint8)
+    n = len(landmarks.landmark)
+    if n and wire.size == n * _WIRE_SIZE:
+        rows = wire.reshape(n, _WIRE_SIZE)
+        if all((rows[:, at] == tag).all() for at, tag in _WIRE_TAGS.items()):
+            return rows[:, _WIRE_FLOATS].copy().view("<f4").astype(np.float32)  # (N, 3)
+    # Any other layout (visibility set, a future field): the slow, always-correct path.
+    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], np.float32).reshape(-1, 3)
 
 
 class FaceModels:
@@ -32,6 +61,10 @@ class FaceModels:
     def __init__(self, static: bool = False) -> None:
         import mediapipe as mp
 
+        # One MediaPipe process per core, so OpenCV's own thread pool has no core to gain and
+        # only adds hand-off cost on the small per-frame crops: the lip colour took 1.2 ms a
+        # frame with two threads, 0.5 ms with one.
+        cv2.setNumThreads(1)
         self.static = static
         self.mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=static, refine_landmarks=True, max_num_faces=1,
@@ -58,8 +91,7 @@ class FaceModels:
         result = self.mesh.process(rgb)
         if not result.multi_face_landmarks:
             return None
-        points = result.multi_face_landmarks[0].landmark
-        return np.array([(p.x, p.y, p.z) for p in points], np.float32) * np.float32((w, h, w))
+        return _points(result.multi_face_landmarks[0]) * np.float32((w, h, w))
 
     def faces(self, rgb: np.ndarray) -> np.ndarray:
         """BlazeFace boxes (K, 4) as x0, y0, x1, y1 in pixels."""
@@ -128,6 +160,31 @@ class _Accumulator:
             "contrast", "lip_ab", "foreign", "skinlike", "hand")}
         self.hand_runs: dict[int, float] = {}
         self.hand_near = False
+        self.hands_at = -(10**9)  # frame index of the last Hands run
+        self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
+
+    def _hands_every(self, foreign: float, contrast: float) -> int:
+        """Frames until the next Hands run, from the cues seen so far.
+
+        Often (`hands_every`) while a hand was near the face on the last run, while the lips look
+        foreign (a bottle or pacifier is often held by a hand) or lose their redness against the
+        clip's clearest frames so far (skin over the lips); rarely (`hands_idle_every`) when the
+        lips are clearly visible and look like themselves; in between (`hands_blind_every`) when
+        the clip's lips are too pale for colour to see a cover, where Hands alone speaks.
+        """
+        cfg, contrasts = self.cfg, self.rows["contrast"]
+        if self.redness is None or len(contrasts) % cfg.hands_idle_every == 0:
+            recent = np.asarray(contrasts[-_REDNESS_WINDOW:], np.float32)
+            self.redness = float(np.nanpercentile(recent, 90)) if np.isfinite(recent).any() \
+                else 0.0
+        if self.hand_near or foreign > 0.25:
+            return cfg.hands_every
+        if self.redness < LIP_CONTRAST_FLOOR:
+            return cfg.hands_blind_every
+        # Half-way to the occlusion score's own "faded" decision point, so Hands looks first.
+        if not contrast >= 1.5 * KEPT_REDNESS * self.redness:  # NaN (no lips measured) too
+            return cfg.hands_every
+        return cfg.hands_idle_every
 
     def add(self, frame: Frame, models: FaceModels, rgb: np.ndarray | None) -> None:
         r = self.rows
@@ -156,21 +213,18 @@ class _Accumulator:
         r["lip_ab"].append(tuple(colour.lip_ab))
         r["foreign"].append(colour.foreign)
         r["skinlike"].append(colour.skinlike)
-        foreign = colour.foreign
-        # Hands at a reduced rate, on every frame while a hand is near the face, and on frames
-        # whose lips look foreign (a bottle or pacifier is often held by a hand).
-        suspicious = self.hand_near or foreign > 0.25
-        if frame.index % (max(1, self.cfg.hands_every // 3) if suspicious
-                          else self.cfg.hands_every) == 0:
-            boxes = models.hand_boxes(rgb, lm) if rgb is not None else []
-            cover = hand_cover(mouth_box(lm), boxes)
-            self.hand_runs[len(r["present"]) - 1] = cover
+        # Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence of a cover.
+        every = self._hands_every(colour.foreign, colour.contrast)
+        if frame.index - self.hands_at >= every:
+            boxes = models.hand_boxes(rgb, lm)
+            self.hand_runs[len(r["present"]) - 1] = hand_cover(mouth_box(lm), boxes)
             self.hand_near = bool(boxes)
+            self.hands_at = frame.index
         r["hand"].append(np.nan)
 
     def finish(self, fps: float, detections: dict[int, np.ndarray]) -> FaceMeasures:
         r = self.rows
-        hand = _spread(self.hand_runs, len(r["present"]), self.cfg.hands_every)
+        hand = _spread(self.hand_runs, len(r["present"]), self.cfg.hands_blind_every // 2)
         return FaceMeasures(
             fps=fps, width=self.width, height=self.height,
             landmarks=np.stack(r["landmarks"]) if r["landmarks"] else
@@ -192,8 +246,8 @@ class _Accumulator:
         )
 
 
-def _spread(runs: dict[int, float], frames: int, every: int) -> np.ndarray:
-    """Each frame takes the Hands result of the nearest frame Hands ran on, within `every`."""
+def _spread(runs: dict[int, float], frames: int, reach: int) -> np.ndarray:
+    """Each frame takes the Hands result of the nearest frame Hands ran on, within `reach`."""
     out = np.zeros(frames, np.float32)
     if not runs:
         return out
@@ -203,7 +257,7 @@ def _spread(runs: dict[int, float], frames: int, every: int) -> np.ndarray:
     nearest = np.clip(np.searchsorted(at, idx), 0, len(at) - 1)
     before = np.clip(nearest - 1, 0, len(at) - 1)
     pick = np.where(np.abs(at[before] - idx) < np.abs(at[nearest] - idx), before, nearest)
-    close = np.abs(at[pick] - idx) <= every // 2
+    close = np.abs(at[pick] - idx) <= reach
     out[close] = values[pick][close]
     return out
 
@@ -221,10 +275,12 @@ def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
             acc.add(f, models, None if skip else cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB))
         pending.clear()
 
+    next_sample = 0
     for frame in frames:
-        if frame.index % cfg.detect_every:
+        if frame.index < next_sample:
             pending.append(frame)
             continue
+        since = len(pending) + 1  # frames since the last sample, this one included
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         boxes = models.faces(rgb)
         detections[frame.index] = boxes
@@ -234,6 +290,9 @@ def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
         flush(cfg.skip_faceless and not found and last_found is False)
         acc.add(frame, models, None if cfg.skip_faceless and not found else rgb)
         last_found = found
+        # One face that FaceMesh held on every frame since the last sample: slow the pre-pass.
+        steady = len(boxes) == 1 and all(acc.rows["present"][-since:])
+        next_sample = frame.index + (cfg.detect_steady_every if steady else cfg.detect_every)
     flush(False)
     return acc.finish(fps, detections)
 

@@ -73,7 +73,7 @@ def rival_faces(measures: FaceMeasures, cfg: FacesConfig) -> tuple[np.ndarray, b
 
     The target is the track with the largest total area over time (large and persistent). A rival
     is a face at least `rival_face_ratio` as large as the target's box in the same sample; the clip
-    is ambiguous when a rival track is also seen in at least half the target's samples.
+    is ambiguous when a rival track is also seen for at least half the frames the target is.
     """
     rivals = np.zeros(measures.frames, np.int16)
     tracks = face_tracks(measures.detections)
@@ -83,16 +83,21 @@ def rival_faces(measures: FaceMeasures, cfg: FacesConfig) -> tuple[np.ndarray, b
     def area(box: np.ndarray) -> float:
         return float((box[2] - box[0]) * (box[3] - box[1]))
 
-    target = max(tracks, key=lambda t: sum(area(b) for b in t.values()))
+    # The pre-pass slows down on steady stretches, so a sample stands for the frames up to the
+    # next one, and "how often" a face is seen counts those frames, not samples.
+    samples = sorted(measures.detections)
+    span = dict(zip(samples, np.diff([*samples, measures.frames]).tolist(), strict=True))
+    target = max(tracks, key=lambda t: sum(area(b) * span[i] for i, b in t.items()))
+    seen = sum(span[i] for i in target)
     ambiguous = False
     for track in tracks:
         if track is target:
             continue
         shared = [i for i in track if i in target]
         big = [i for i in shared if area(track[i]) >= cfg.rival_face_ratio * area(target[i])]
-        ambiguous |= len(big) >= 0.5 * len(target)
+        ambiguous |= sum(span[i] for i in big) >= 0.5 * seen
         for i in big:
-            rivals[i:i + cfg.detect_every] += 1
+            rivals[i:i + span[i]] += 1
     return rivals, ambiguous
 
 

@@ -29,12 +29,22 @@ class FacesConfig(Section):
     # Occlusion score (0 clear ... 1 covered) above which the mouth counts as covered; halfway,
     # because the score is already scaled so that the clip's own clear mouth sits near 0.
     max_occlusion: float = Field(default=0.5, ge=0, le=1)
-    # MediaPipe Hands costs ~2x a FaceMesh frame: every 10th frame (3 Hz) sees a hand that
-    # stays over the mouth for a third of a second, plus the frames the mouth cue finds suspicious.
-    hands_every: int = Field(default=10, ge=1)
+    # MediaPipe Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence: every
+    # 5th frame (6 Hz) while a hand was near the face or the lips look foreign or faded...
+    hands_every: int = Field(default=5, ge=1)
+    # ...every 60th (every 2 s, a safety net) while the lips look clear: the colour cues see a
+    # hand there by themselves and send Hands back to `hands_every` within a frame...
+    hands_idle_every: int = Field(default=60, ge=1)
+    # ...and every 10th (3 Hz, a hand over the mouth for a third of a second) when the clip's lips
+    # are too pale for the colour cues, where Hands alone sees a cover. A run's result also
+    # stands for the frames within half this many of it.
+    hands_blind_every: int = Field(default=10, ge=1)
     # BlazeFace pre-pass every 5th frame: counts faces for the several-faces check and lets
     # FaceMesh skip stretches with no face; faces rarely appear for less than 1/6 s.
     detect_every: int = Field(default=5, ge=1)
+    # ...and every 10th while FaceMesh tracks the one face BlazeFace saw on every frame since its
+    # last sample: a rival or a lost face brings the 5-frame rate back at the next sample.
+    detect_steady_every: int = Field(default=10, ge=1)
     # Skip FaceMesh between two pre-pass samples that both found no face (saves time on cuts
     # to scenery); off trades that time for landmarks on faces BlazeFace misses.
     skip_faceless: bool = True

@@ -131,6 +131,14 @@ class FaceModel(nn.Module, ABC):
         corners = verts[..., self.lm_vertices, :]  # (..., M, 3, 3)
         return (corners * self.lm_weights[..., None]).sum(-2)  # (..., M, 3)
 
+    def linear_landmarks(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """For a linear model, its landmark mean (M, 3) and basis (D, M, 3) in raw latent units.
+
+        The fitter then decodes identity and age once per clip instead of once per frame; the
+        default None (a non-linear decoder) makes it call `landmarks` instead.
+        """
+        return None
+
     def initial_latents(self, points: torch.Tensor, ridge: float) -> torch.Tensor:
         """A quick whitened latent estimate (..., D) from model-frame landmarks (..., M, 3).
 

@@ -41,6 +41,9 @@ class PCAFaceModel(FaceModel):
         self.register_buffer("lm_mean", lm_mean)
         self.register_buffer("lm_basis", lm_basis.reshape(len(basis), -1))  # (K, 3M)
 
+    def linear_landmarks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.lm_mean, self.lm_basis.view(len(self.lm_basis), -1, 3)  # (M, 3), (D, M, 3)
+
     def initial_latents(self, points: torch.Tensor, ridge: float) -> torch.Tensor:
         basis = self.latent_std[:, None] * self.lm_basis  # (D, 3M) whitened
         gram = basis @ basis.T + ridge * torch.eye(len(basis), device=basis.device)  # (D, D)

@@ -1,0 +1,50 @@
+"""Unit checks of the analysis shortcuts that keep the stage fast: they must not change results."""
+
+from __future__ import annotations
+
+import numpy as np
+from mediapipe.framework.formats import landmark_pb2
+
+from stages.face_analysis import FaceMeasures, _points
+from stages.face_occlusion import MouthEvidence
+from stages.face_segments import rival_faces
+from stages.faces_config import FacesConfig
+
+
+def _landmarks(n: int, visibility: bool = False) -> landmark_pb2.NormalizedLandmarkList:
+    rng = np.random.default_rng(0)
+    out = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in rng.normal(0.5, 0.3, (n, 3)).astype(np.float32):
+        point = out.landmark.add(x=float(x), y=float(y), z=float(z))
+        if visibility:
+            point.visibility = 0.9
+    return out
+
+
+def test_wire_read_landmarks_equal_the_protobuf_fields() -> None:
+    for message in (_landmarks(478), _landmarks(478, visibility=True), _landmarks(0)):
+        expected = np.array([(p.x, p.y, p.z) for p in message.landmark],
+                            np.float32).reshape(-1, 3)
+        got = _points(message)
+        assert got.dtype == np.float32 and np.array_equal(got, expected)
+
+
+def _measures(frames: int, detections: dict[int, np.ndarray]) -> FaceMeasures:
+    nan = np.full(frames, np.nan, np.float32)
+    return FaceMeasures(
+        fps=30.0, width=640, height=480, landmarks=np.zeros((frames, 0, 3), np.float32),
+        time_s=np.arange(frames) / 30.0, present=np.ones(frames, bool), coverage=nan,
+        face_px=nan, yaw_deg=nan, pitch_deg=nan, roll_deg=nan,
+        mouth=MouthEvidence(nan, np.full((frames, 2), np.nan), nan, nan, nan),
+        detections=detections)
+
+
+def test_rival_seen_for_a_third_of_the_clip_is_not_ambiguous() -> None:
+    # The pre-pass samples every 10th frame while one face is steady and every 5th while a
+    # second face shows: the rival is in more samples than its share of the clip's frames.
+    target, rival = np.array([100, 100, 200, 200.0]), np.array([300, 100, 400, 200.0])
+    detections = {i: target[None] for i in range(0, 200, 10)}
+    detections |= {i: np.stack([target, rival]) for i in range(200, 300, 5)}
+    rivals, ambiguous = rival_faces(_measures(300, detections), FacesConfig())
+    assert not ambiguous
+    assert (rivals[200:] == 1).all() and (rivals[:200] == 0).all()
