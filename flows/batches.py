@@ -6,12 +6,15 @@ clips never become thousands of tiny tasks.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+from sqlalchemy.exc import OperationalError
 
 from manifests.ledger import Ledger
 from manifests.outcomes import StageResult, Status
@@ -19,8 +22,18 @@ from manifests.records import Clip
 from stages.contract import StageSpec, execute_batch
 from stages.paths import DataRoot
 
+_TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
 
-@task(cache_policy=NO_CACHE, task_run_name="{stage.name}-batch-{index}")
+
+def only_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a batch only for faults that pass (a database hiccup), never for a bug or bad data."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, _TRANSIENT)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{stage.name}-batch-{index}", retries=2,
+      retry_delay_seconds=exponential_backoff(10), retry_jitter_factor=0.5,
+      retry_condition_fn=only_transient)
 def stage_batch(stage: StageSpec, index: int, clips: list[Clip], cfg: Any, config_hash: str,
                 home: Path, ledger_url: str, run_id: str) -> list[StageResult]:
     """One batch of one stage; the ledger, not Prefect's cache, decides what is already done."""
@@ -40,6 +53,13 @@ def run_stage(stage: StageSpec, clips: Sequence[Clip], cfg: Any, config_hash: st
         for index, start in enumerate(range(0, len(clips), batch_size))
     ]
     return [result for future in futures for result in future.result()]
+
+
+def count_outcomes(results: Sequence[StageResult], given: int) -> Counter[str]:
+    """This run's outcomes by status; `deferred` = left pending, `skipped` = already settled."""
+    counts = Counter("deferred" if r.deferred else r.status.value for r in results)
+    counts["skipped"] = given - len(results)
+    return counts
 
 
 def passed(ledger: Ledger, clips: Sequence[Clip], stage: str) -> list[Clip]:

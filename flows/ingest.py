@@ -11,49 +11,20 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.tasks import exponential_backoff
-from sqlalchemy.exc import OperationalError
 
-from manifests.ledger import Ledger
+from flows.batches import count_outcomes, stage_batch
+from manifests.outcomes import StageResult
 from manifests.records import Clip
 from stages.config import CradleConfig
-from stages.contract import execute_batch
 from stages.download import STAGE, DownloadSettings
 from stages.paths import DataRoot
 from stages.throttle import CircuitBreaker
 
 DEMO_SCHEME = "demo://"
-_TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
-
-
-def only_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a batch only for faults that pass (a database hiccup), never for a bug or bad data."""
-    error = state.result(raise_on_failure=False)
-    return isinstance(error, _TRANSIENT)
-
-
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=exponential_backoff(10),
-      retry_jitter_factor=0.5, retry_condition_fn=only_transient)
-def download_batch(clips: list[Clip], settings: DownloadSettings, config_hash: str,
-                   home: Path, ledger_url: str, run_id: str) -> dict[str, int]:
-    """Downloads one batch and records it; returns counts by outcome."""
-    ledger = Ledger(ledger_url)
-    try:
-        results = execute_batch(STAGE, clips, settings, config_hash, DataRoot(Path(home)), ledger,
-                                run_id=run_id)
-    finally:
-        ledger.close()
-    counts = Counter("deferred" if r.deferred else r.status.value for r in results)
-    counts["skipped"] = len(clips) - len(results)
-    return dict(counts)
-
-
 def download_clips(clips: Sequence[Clip], cfg: CradleConfig, ledger_url: str, run_id: str,
                    demo_base_url: str | None = None, parallel_batches: int = 1
                    ) -> dict[str, Any]:
@@ -79,17 +50,18 @@ def download_clips(clips: Sequence[Clip], cfg: CradleConfig, ledger_url: str, ru
     batches = [[_resolve_demo(c, demo_base_url) for c in clips[i:i + cfg.run.batch_size]]
                for i in range(0, len(clips), cfg.run.batch_size)]
     totals: Counter[str] = Counter()
-    in_flight: list[PrefectFuture[dict[str, int]]] = []
+    in_flight: list[tuple[int, PrefectFuture[list[StageResult]]]] = []
     for number, batch in enumerate(batches):
         if breaker.is_open():
             totals["unscheduled"] = sum(len(b) for b in batches[number:])
             break
-        in_flight.append(download_batch.submit(batch, settings, config_hash, root.home,
-                                               ledger_url, run_id))
+        in_flight.append((len(batch), stage_batch.submit(
+            STAGE, number, batch, settings, config_hash, root.home, ledger_url, run_id)))
         if len(in_flight) >= parallel_batches:
-            totals.update(in_flight.pop(0).result())
-    for future in in_flight:
-        totals.update(future.result())
+            given, future = in_flight.pop(0)
+            totals.update(count_outcomes(future.result(), given))
+    for given, future in in_flight:
+        totals.update(count_outcomes(future.result(), given))
     state = breaker.state()
     if state is not None:
         logger.warning("downloads stopped by the circuit breaker: %s on %s at %s",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
-from flows.batches import passed, run_stage
+from flows.batches import count_outcomes, passed, run_stage
 from flows.ingest import download_clips
 from manifests.export import export_manifests
 from manifests.ledger import Ledger
@@ -147,9 +146,7 @@ def _curate(stage: StageSpec, clips: list[Clip], section: Any, section_name: str
     """Runs one stage over the clips in batches; counts this run's outcomes by status."""
     results = run_stage(stage, clips, section, cfg.section_hash(section_name), root,
                         cfg.ledger_url, run_id, cfg.run.batch_size)
-    counts = Counter(result.status.value for result in results)
-    counts["skipped"] = len(clips) - len(results)
-    return dict(counts)
+    return dict(count_outcomes(results, len(clips)))
 
 
 def _publish(run_id: str, summary: dict[str, dict[str, Any]], ledger: Ledger) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from manifests.files import atomic_path
+from manifests.files import atomic_save_npz, load_npz
 
 FORMAT_VERSION = 1
 
@@ -52,8 +52,7 @@ class FaceFit:
 
     def save(self, path: Path) -> Path:
         """Writes the fit atomically as a compressed npz."""
-        arrays = {
-            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        return atomic_save_npz(path, FORMAT_VERSION, {
             "model_id": np.array(self.model_id),
             "identity": self.identity.astype(np.float32),
             "age": self.age.astype(np.float32),
@@ -66,18 +65,12 @@ class FaceFit:
             "loss_initial": self.loss_initial.astype(np.float64),
             "loss_final": self.loss_final.astype(np.float64),
             "iterations": np.array(self.iterations, dtype=np.int64),
-        }
-        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, allow_pickle=False, **arrays)
-        return Path(path)
+        })
 
     @classmethod
     def load(cls, path: Path) -> FaceFit:
-        with np.load(path) as data:
-            if int(data["format_version"]) != FORMAT_VERSION:
-                raise ValueError(f"{path}: face fit format {int(data['format_version'])}, "
-                                 f"this Cradle reads {FORMAT_VERSION}")
-            return cls(model_id=str(data["model_id"]), iterations=int(data["iterations"]),
-                       **{k: data[k] for k in ("identity", "age", "expression", "rotation",
-                                               "translation", "scale", "residual_px",
-                                               "segments", "loss_initial", "loss_final")})
+        data = load_npz(path, "face fit", FORMAT_VERSION)
+        return cls(model_id=str(data["model_id"]), iterations=int(data["iterations"]),
+                   **{k: data[k] for k in ("identity", "age", "expression", "rotation",
+                                           "translation", "scale", "residual_px", "segments",
+                                           "loss_initial", "loss_final")})

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from manifests.files import atomic_path
+from manifests.files import atomic_save_npz, load_npz
 
 LANDMARKS = 478  # MediaPipe FaceMesh with refine_landmarks=True (468 + 10 iris points)
 FORMAT_VERSION = 1
@@ -58,33 +58,26 @@ class FaceTrack:
 
     def save(self, path: Path) -> Path:
         """Writes the track atomically as a compressed npz."""
-        arrays: dict[str, np.ndarray] = {
-            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        return atomic_save_npz(path, FORMAT_VERSION, {
             "landmarks": self.landmarks.astype(np.float32),
             "present": self.present.astype(bool),
             "good": self.good.astype(bool),
             "segments": self.segments.astype(np.int64).reshape(-1, 2),
             "meta": np.array([self.fps, self.width, self.height], dtype=np.float64),
             **{f"qc_{name}": np.asarray(values) for name, values in self.qc.items()},
-        }
-        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, allow_pickle=False, **arrays)
-        return Path(path)
+        })
 
     @classmethod
     def load(cls, path: Path) -> FaceTrack:
-        with np.load(path) as data:
-            if int(data["format_version"]) != FORMAT_VERSION:
-                raise ValueError(f"{path}: face track format {int(data['format_version'])}, "
-                                 f"this Cradle reads {FORMAT_VERSION}")
-            fps, width, height = data["meta"]
-            return cls(
-                landmarks=data["landmarks"],
-                present=data["present"],
-                good=data["good"],
-                segments=data["segments"],
-                fps=float(fps),
-                width=int(width),
-                height=int(height),
-                qc={key[3:]: data[key] for key in data.files if key.startswith("qc_")},
-            )
+        data = load_npz(path, "face track", FORMAT_VERSION)
+        fps, width, height = data["meta"]
+        return cls(
+            landmarks=data["landmarks"],
+            present=data["present"],
+            good=data["good"],
+            segments=data["segments"],
+            fps=float(fps),
+            width=int(width),
+            height=int(height),
+            qc={key[3:]: values for key, values in data.items() if key.startswith("qc_")},
+        )

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 TEMP_PREFIX = ".tmp-"
 
 
@@ -55,6 +57,24 @@ def atomic_write_text(destination: Path, text: str) -> Path:
 def atomic_write_json(destination: Path, data: Any) -> Path:
     """Writes JSON with sorted keys, so equal data gives byte-identical files."""
     return atomic_write_text(destination, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_save_npz(destination: Path, format_version: int,
+                    arrays: dict[str, np.ndarray]) -> Path:
+    """Writes arrays as a compressed npz stamped with its format version (no pickles)."""
+    stamped = {"format_version": np.array(format_version, dtype=np.int64), **arrays}
+    with atomic_path(Path(destination)) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, allow_pickle=False, **stamped)
+    return Path(destination)
+
+
+def load_npz(path: Path, kind: str, format_version: int) -> dict[str, np.ndarray]:
+    """Reads a stamped npz written by `atomic_save_npz`, refusing another format version."""
+    with np.load(path) as data:
+        found = int(data["format_version"])
+        if found != format_version:
+            raise ValueError(f"{path}: {kind} format {found}, this Cradle reads {format_version}")
+        return {key: data[key] for key in data.files if key != "format_version"}
 
 
 def sha256_file(path: Path) -> str:

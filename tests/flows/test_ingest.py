@@ -97,7 +97,7 @@ def test_an_open_breaker_stops_scheduling_batches(isolated_home: Path, server: F
     (ValueError("stage returned two results"), False),
 ])
 def test_batch_tasks_retry_only_transient_errors(error: Exception, retried: bool) -> None:
-    from flows.ingest import only_transient
+    from flows.batches import only_transient
 
     assert only_transient(None, None, Failed(data=error)) is retried
 
