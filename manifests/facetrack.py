@@ -57,9 +57,9 @@ class FaceTrack:
         return len(self.landmarks)
 
     def save(self, path: Path) -> Path:
-        """Writes the track atomically as a compressed npz."""
+        """Writes the track atomically as a compressed npz (mapped landmarks stay on disk)."""
         return atomic_save_npz(path, FORMAT_VERSION, {
-            "landmarks": self.landmarks.astype(np.float32),
+            "landmarks": np.asanyarray(self.landmarks, dtype=np.float32),
             "present": self.present.astype(bool),
             "good": self.good.astype(bool),
             "segments": self.segments.astype(np.int64).reshape(-1, 2),

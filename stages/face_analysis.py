@@ -1,25 +1,32 @@
 """Per-frame face measurements over a streamed video: MediaPipe FaceMesh, BlazeFace and Hands.
 
 One `FaceModels` per process holds the MediaPipe graphs (loading them costs ~0.3 s, so a worker
-keeps them for all its clips). Frames are read one at a time; only the small per-frame arrays and
-the landmarks are kept, so memory grows by ~6 KB per frame and never holds the video.
+keeps them for all its clips). Frames stream through three threads at once: one decodes ahead,
+one runs the MediaPipe graphs, one measures pose and lip colour. Landmarks go to a file as they
+come and only the small per-frame values stay in memory (~0.4 KB a frame), so memory stays flat
+however long the video, and the video itself is never held.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 
 from manifests.facetrack import LANDMARKS
+from manifests.spool import RowSpool
 from stages.face_occlusion import (
     KEPT_REDNESS,
     LIP_CONTRAST_FLOOR,
+    NO_COLOUR,
+    LipColour,
     MouthEvidence,
     hand_cover,
     lip_colour,
@@ -27,12 +34,13 @@ from stages.face_occlusion import (
 )
 from stages.face_pose import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, PoseEstimator
 from stages.faces_config import FacesConfig
-from stages.video_frames import Frame, iter_frames, probe
+from stages.video_frames import Frame, iter_frames, probe, read_ahead
 
 log = logging.getLogger(__name__)
 
 _NO_FACE = np.full((LANDMARKS, 3), np.nan, np.float32)
 _REDNESS_WINDOW = 1800  # frames (a minute at 30 fps) the running lip reference looks back on
+_READ_AHEAD_SLACK = 6  # decoded frames queued beyond the pre-pass's burst (2.7 MB each at 720p)
 
 
 # A NormalizedLandmark holding only x, y and z serialises to 17 bytes: the list's field tag and
@@ -126,11 +134,12 @@ class FaceMeasures:
     fps: float
     width: int
     height: int
-    landmarks: np.ndarray  # (T, 478, 3) float32, NaN where no face
+    landmarks: np.ndarray  # (T, 478, 3) float32, NaN where no face; mapped from a file
     time_s: np.ndarray  # (T,)
     present: np.ndarray  # (T,) bool
     coverage: np.ndarray  # (T,) fraction of landmarks inside the frame (with margin)
     face_px: np.ndarray  # (T,) outer eye-corner distance in pixels
+    edge_gap: np.ndarray  # (T,) landmark box to the nearest border, in face widths
     yaw_deg: np.ndarray
     pitch_deg: np.ndarray
     roll_deg: np.ndarray
@@ -149,19 +158,58 @@ def coverage(landmarks: np.ndarray, width: int, height: int, margin: float) -> f
     return float(np.mean((x >= m) & (x < width - m) & (y >= m) & (y < height - m)))
 
 
-class _Accumulator:
-    """Collects per-frame values in lists; `finish` stacks them into a `FaceMeasures`."""
+def edge_gap(landmarks: np.ndarray, width: int, height: int) -> float:
+    """Distance from the landmarks' box to the nearest frame border, in face widths."""
+    lo, hi = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
+    border = min(lo[0], lo[1], width - hi[0], height - hi[1])
+    return float(border / max(hi[0] - lo[0], 1.0))
 
-    def __init__(self, width: int, height: int, cfg: FacesConfig) -> None:
+
+class _Measured(NamedTuple):
+    """One frame's measurements from its landmarks and pixels (NaN without a face)."""
+
+    coverage: float
+    face_px: float
+    edge_gap: float
+    yaw: float
+    pitch: float
+    roll: float
+    colour: LipColour
+
+
+_UNMEASURED = _Measured(*[float("nan")] * 6, NO_COLOUR)
+
+
+class _Accumulator:
+    """Collects per-frame values; `finish` stacks them into a `FaceMeasures`.
+
+    FaceMesh runs on the calling thread; the measurements that need only a frame's landmarks and
+    pixels (coverage, pose, lip colour) run on one worker thread, in frame order, while FaceMesh
+    reads the next frame. A frame is completed (its rows written, Hands run if due) when the next
+    one has been submitted, so Hands still decides on the frame's own lip colour.
+    """
+
+    def __init__(self, width: int, height: int, cfg: FacesConfig, spool_dir: Path) -> None:
         self.width, self.height, self.cfg = width, height, cfg
         self.pose = PoseEstimator(width, height)
+        self.landmarks = RowSpool(spool_dir, (LANDMARKS, 3), np.float32)
         self.rows: dict[str, list] = {k: [] for k in (
-            "landmarks", "time_s", "present", "coverage", "face_px", "yaw", "pitch", "roll",
-            "contrast", "lip_ab", "foreign", "skinlike", "hand")}
+            "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
+            "contrast", "lip_ab", "foreign", "skinlike")}
         self.hand_runs: dict[int, float] = {}
         self.hand_near = False
         self.hands_at = -(10**9)  # frame index of the last Hands run
         self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="face-measures")
+        self._submitted: tuple[Frame, np.ndarray | None, Future[_Measured]] | None = None
+
+    def __enter__(self) -> _Accumulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._worker.shutdown(cancel_futures=True)
+        if exc[0] is not None:
+            self.landmarks.discard()
 
     def _hands_every(self, foreign: float, contrast: float) -> int:
         """Frames until the next Hands run, from the cues seen so far.
@@ -186,53 +234,67 @@ class _Accumulator:
             return cfg.hands_every
         return cfg.hands_idle_every
 
-    def add(self, frame: Frame, models: FaceModels, rgb: np.ndarray | None) -> None:
-        r = self.rows
-        r["time_s"].append(frame.time_s)
-        lm = models.landmarks(rgb) if rgb is not None else None
+    def _measure(self, frame: Frame, lm: np.ndarray | None) -> _Measured:
+        """The worker thread's part: everything that needs only this frame (pose in order)."""
         if lm is None:
             self.pose.reset()
-            r["landmarks"].append(_NO_FACE)
-            r["present"].append(False)
-            for key in ("coverage", "face_px", "yaw", "pitch", "roll", "contrast", "foreign",
-                        "skinlike", "hand"):
-                r[key].append(np.nan)
-            r["lip_ab"].append((np.nan, np.nan))
-            return
-        r["landmarks"].append(lm)
-        r["present"].append(True)
-        r["coverage"].append(coverage(lm, self.width, self.height, self.cfg.edge_margin))
-        r["face_px"].append(float(np.linalg.norm(lm[LEFT_EYE_OUTER, :2]
-                                                 - lm[RIGHT_EYE_OUTER, :2])))
+            return _UNMEASURED
         yaw, pitch, roll = self.pose.estimate(lm)
-        r["yaw"].append(yaw)
-        r["pitch"].append(pitch)
-        r["roll"].append(roll)
-        colour = lip_colour(frame.image, lm)
-        r["contrast"].append(colour.contrast)
-        r["lip_ab"].append(tuple(colour.lip_ab))
-        r["foreign"].append(colour.foreign)
-        r["skinlike"].append(colour.skinlike)
+        return _Measured(
+            coverage=coverage(lm, self.width, self.height, self.cfg.edge_margin),
+            face_px=float(np.linalg.norm(lm[LEFT_EYE_OUTER, :2] - lm[RIGHT_EYE_OUTER, :2])),
+            edge_gap=edge_gap(lm, self.width, self.height),
+            yaw=yaw, pitch=pitch, roll=roll,
+            colour=lip_colour(frame.image, lm))
+
+    def add(self, frame: Frame, models: FaceModels, analyse: bool) -> None:
+        """FaceMesh on `frame` (unless `analyse` is False: a skipped, faceless stretch)."""
+        lm = models.landmarks(frame.image) if analyse else None
+        self.rows["time_s"].append(frame.time_s)
+        self.rows["present"].append(lm is not None)
+        self.landmarks.append(_NO_FACE if lm is None else lm)
+        submitted = (frame, lm, self._worker.submit(self._measure, frame, lm))
+        previous, self._submitted = self._submitted, submitted
+        if previous is not None:
+            self._complete(models, *previous)
+
+    def _complete(self, models: FaceModels, frame: Frame, lm: np.ndarray | None,
+                  measured: Future[_Measured]) -> None:
+        m, r = measured.result(), self.rows
+        row = len(r["coverage"])
+        for key, value in zip(("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll"), m,
+                              strict=False):
+            r[key].append(value)
+        r["contrast"].append(m.colour.contrast)
+        r["lip_ab"].append(tuple(m.colour.lip_ab))
+        r["foreign"].append(m.colour.foreign)
+        r["skinlike"].append(m.colour.skinlike)
+        if lm is None:
+            return
         # Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence of a cover.
-        every = self._hands_every(colour.foreign, colour.contrast)
+        every = self._hands_every(m.colour.foreign, m.colour.contrast)
         if frame.index - self.hands_at >= every:
-            boxes = models.hand_boxes(rgb, lm)
-            self.hand_runs[len(r["present"]) - 1] = hand_cover(mouth_box(lm), boxes)
+            boxes = models.hand_boxes(frame.image, lm)
+            self.hand_runs[row] = hand_cover(mouth_box(lm), boxes)
             self.hand_near = bool(boxes)
             self.hands_at = frame.index
-        r["hand"].append(np.nan)
 
-    def finish(self, fps: float, detections: dict[int, np.ndarray]) -> FaceMeasures:
+    def finish(self, models: FaceModels, fps: float,
+               detections: dict[int, np.ndarray]) -> FaceMeasures:
+        if self._submitted is not None:
+            self._complete(models, *self._submitted)
+            self._submitted = None
         r = self.rows
-        hand = _spread(self.hand_runs, len(r["present"]), self.cfg.hands_blind_every // 2)
+        present = np.asarray(r["present"], bool)
+        hand = _spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2)
         return FaceMeasures(
             fps=fps, width=self.width, height=self.height,
-            landmarks=np.stack(r["landmarks"]) if r["landmarks"] else
-            np.zeros((0, LANDMARKS, 3), np.float32),
+            landmarks=self.landmarks.finish(),
             time_s=np.asarray(r["time_s"], np.float64),
-            present=np.asarray(r["present"], bool),
+            present=present,
             coverage=np.asarray(r["coverage"], np.float32),
             face_px=np.asarray(r["face_px"], np.float32),
+            edge_gap=np.asarray(r["edge_gap"], np.float32),
             yaw_deg=np.asarray(r["yaw"], np.float32),
             pitch_deg=np.asarray(r["pitch"], np.float32),
             roll_deg=np.asarray(r["roll"], np.float32),
@@ -241,7 +303,7 @@ class _Accumulator:
                 lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
                 foreign=np.asarray(r["foreign"], np.float32),
                 skinlike=np.asarray(r["skinlike"], np.float32),
-                hand=np.where(np.asarray(r["present"], bool), hand, np.nan)),
+                hand=np.where(present, hand, np.nan)),
             detections=detections,
         )
 
@@ -263,48 +325,57 @@ def _spread(runs: dict[int, float], frames: int, reach: int) -> np.ndarray:
 
 
 def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
-                   cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
-    """Measures a stream of frames (see `analyse_video`)."""
-    acc = _Accumulator(width, height, cfg)
+                   cfg: FacesConfig, models: FaceModels,
+                   spool_dir: Path | None = None) -> FaceMeasures:
+    """Measures a stream of RGB frames (see `analyse_video`)."""
     detections: dict[int, np.ndarray] = {}
     pending: list[Frame] = []
     last_found: bool | None = None
-
-    def flush(skip: bool) -> None:
+    with _Accumulator(width, height, cfg,
+                      Path(spool_dir or tempfile.gettempdir())) as acc:
+        next_sample = 0
+        for frame in frames:
+            if frame.index < next_sample:
+                pending.append(frame)
+                continue
+            since = len(pending) + 1  # frames since the last sample, this one included
+            boxes = models.faces(frame.image)
+            detections[frame.index] = boxes
+            found = len(boxes) > 0
+            # Frames between two samples that both saw no face are skipped: a face that shows
+            # for less than `detect_every` frames could never make a segment anyway.
+            skip = cfg.skip_faceless and not found and last_found is False
+            for f in pending:
+                acc.add(f, models, analyse=not skip)
+            pending.clear()
+            acc.add(frame, models, analyse=not (cfg.skip_faceless and not found))
+            last_found = found
+            # One face that FaceMesh held on every frame since the last sample: slow the
+            # pre-pass.
+            steady = len(boxes) == 1 and all(acc.rows["present"][-since:])
+            next_sample = frame.index + (cfg.detect_steady_every if steady else cfg.detect_every)
         for f in pending:
-            acc.add(f, models, None if skip else cv2.cvtColor(f.image, cv2.COLOR_BGR2RGB))
-        pending.clear()
-
-    next_sample = 0
-    for frame in frames:
-        if frame.index < next_sample:
-            pending.append(frame)
-            continue
-        since = len(pending) + 1  # frames since the last sample, this one included
-        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-        boxes = models.faces(rgb)
-        detections[frame.index] = boxes
-        found = len(boxes) > 0
-        # Frames between two samples that both saw no face are skipped: a face that shows for
-        # less than `detect_every` frames could never make a segment anyway.
-        flush(cfg.skip_faceless and not found and last_found is False)
-        acc.add(frame, models, None if cfg.skip_faceless and not found else rgb)
-        last_found = found
-        # One face that FaceMesh held on every frame since the last sample: slow the pre-pass.
-        steady = len(boxes) == 1 and all(acc.rows["present"][-since:])
-        next_sample = frame.index + (cfg.detect_steady_every if steady else cfg.detect_every)
-    flush(False)
-    return acc.finish(fps, detections)
+            acc.add(f, models, analyse=True)
+        return acc.finish(models, fps, detections)
 
 
-def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
+def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels,
+                  spool_dir: Path | None = None) -> FaceMeasures:
     """Streams the video through the models and measures every frame.
+
+    The landmarks are collected in a file in `spool_dir` (default: the system's temporary
+    folder), so memory stays flat however long the video; the file goes with the last reference
+    to `FaceMeasures.landmarks`.
 
     Raises:
         UnreadableVideo: the file is missing, corrupt or holds no video frame.
     """
     info = probe(path)
-    measures = analyse_frames(iter_frames(path), info.width, info.height, info.fps, cfg, models)
+    # The pre-pass holds back up to `detect_steady_every` frames before FaceMesh takes them in a
+    # burst, so the decoder runs that far ahead, and a few frames more to cover a Hands call.
+    frames = read_ahead(iter_frames(path), depth=max(cfg.detect_every, cfg.detect_steady_every)
+                        + _READ_AHEAD_SLACK)
+    measures = analyse_frames(frames, info.width, info.height, info.fps, cfg, models, spool_dir)
     span = float(measures.time_s[-1] - measures.time_s[0]) if measures.frames > 1 else 0.0
     # A variable frame rate (phone video) keeps its mean rate; constant-rate input is unchanged.
     if span > 0 and abs(span * info.fps - (measures.frames - 1)) > 1:
@@ -315,8 +386,8 @@ def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels) -> FaceMeasu
 
 
 def analyse_image(image: np.ndarray, cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
-    """Measures one still image as a one-frame clip (use `FaceModels(static=True)`)."""
+    """Measures one BGR still image as a one-frame clip (use `FaceModels(static=True)`)."""
     h, w = image.shape[:2]
-    frame = Frame(0, 0.0, image)
+    frame = Frame(0, 0.0, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     return analyse_frames([frame], w, h, 1.0, cfg.model_copy(update={"skip_faceless": False}),
                           models)

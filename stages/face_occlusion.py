@@ -94,7 +94,7 @@ NO_COLOUR = LipColour(float("nan"), np.full(2, np.nan), float("nan"), float("nan
 
 
 def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
-    """The lips' colour against the cheeks' in one frame, in float Lab on a crop around them."""
+    """The lips' colour against the cheeks' in one RGB frame, in float Lab on a crop around them."""
     h, w = frame.shape[:2]
     box = mouth_box(landmarks)
     iod = float(np.linalg.norm(landmarks[MOUTH_CORNERS[0], :2] - landmarks[MOUTH_CORNERS[1], :2]))
@@ -115,7 +115,7 @@ def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
     if factor > 1:
         crop = cv2.resize(crop, ((x1 - x0) // factor, (y1 - y0) // factor),
                           interpolation=cv2.INTER_AREA)
-    lab = cv2.cvtColor(crop.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2LAB)
+    lab = cv2.cvtColor(crop.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2LAB)
     offset = np.array([x0, y0], np.float32)
     cheeks = (cheeks - offset) * scale
     outer = np.round((landmarks[list(OUTER_LIPS), :2] - offset) * scale).astype(np.int32)

@@ -139,25 +139,11 @@ def frame_reasons(measures: FaceMeasures, cfg: FacesConfig, occlusion: np.ndarra
     # FaceMesh often drops a face in the frame or two it takes to slide out.
     missing, out = FRAME_REASONS.index(ReasonCode.FACE_NOT_FOUND), FRAME_REASONS.index(
         ReasonCode.FACE_OUT_OF_FRAME)
-    at_edge = (reason == out) | (edge_gap(measures) < EDGE_GAP)
+    at_edge = (reason == out) | (measures.edge_gap < EDGE_GAP)  # NaN: no face, not at the edge
     for start, end in _runs(reason == missing):
         if (start > 0 and at_edge[start - 1]) or (end < len(reason) and at_edge[end]):
             reason[start:end] = out
     return reason
-
-
-def edge_gap(measures: FaceMeasures) -> np.ndarray:
-    """(T,) distance from the face's landmark box to the nearest frame border, in face widths."""
-    gap = np.full(measures.frames, np.inf)
-    present = measures.present
-    if present.any():
-        lm = measures.landmarks[present]
-        lo, hi = lm[:, :, :2].min(1), lm[:, :, :2].max(1)
-        width = np.maximum(hi[:, 0] - lo[:, 0], 1.0)
-        border = np.minimum.reduce([lo[:, 0], lo[:, 1], measures.width - hi[:, 0],
-                                    measures.height - hi[:, 1]])
-        gap[present] = border / width
-    return gap
 
 
 def judge(measures: FaceMeasures, cfg: FacesConfig) -> Judgement:

@@ -99,7 +99,7 @@ def process_clip(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> Stag
     if _models is None:
         _models = FaceModels()
     try:
-        measures = analyse_video(video, cfg, _models)
+        measures = analyse_video(video, cfg, _models, spool_dir=out.parent)
     except UnreadableVideo as e:
         return StageResult(clip_id, Status.FAILED, ReasonCode.CORRUPT_MEDIA, {"error": repr(e)})
     judgement = judge(measures, cfg)

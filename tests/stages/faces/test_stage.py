@@ -36,6 +36,8 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
     assert first[clips[1].id].reason is ReasonCode.FACE_NOT_FOUND
     assert first[clips[2].id].reason is ReasonCode.CORRUPT_MEDIA
     assert first[clips[3].id].reason is ReasonCode.MISSING_INPUT
+    # The landmark spools of every clip, kept or rejected, are gone once the batch is done.
+    assert [p.name for p in root.faces.iterdir()] == [f"{clips[0].id}.npz"]
     written = {p: p.stat().st_mtime_ns for p in root.faces.iterdir()}
     assert execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger) == []
     assert {p: p.stat().st_mtime_ns for p in root.faces.iterdir()} == written
