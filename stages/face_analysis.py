@@ -260,11 +260,11 @@ class _Accumulator:
 
     def _complete(self, models: FaceModels, frame: Frame, lm: np.ndarray | None,
                   measured: Future[_Measured]) -> None:
+        """Writes a frame's rows once its measurements are in, and runs Hands on it if due."""
         m, r = measured.result(), self.rows
         row = len(r["coverage"])
-        for key, value in zip(("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll"), m,
-                              strict=False):
-            r[key].append(value)
+        for key in ("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll"):
+            r[key].append(getattr(m, key))
         r["contrast"].append(m.colour.contrast)
         r["lip_ab"].append(tuple(m.colour.lip_ab))
         r["foreign"].append(m.colour.foreign)
