@@ -8,8 +8,7 @@ rows become resident neither while they are collected nor while they are saved.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import uuid
 import weakref
 from pathlib import Path
 
@@ -18,20 +17,22 @@ import numpy as np
 from manifests.files import TEMP_PREFIX
 
 BLOCK_ROWS = 256  # rows held in memory between writes: ~1.4 MB of FaceMesh landmarks
+SUFFIX = ".rows"
 
 
 class RowSpool:
-    """Collects rows of one shape and dtype in a temporary file in `folder`.
+    """Collects rows of one shape and dtype in a temporary file `.tmp-<name>-*.rows` in `folder`.
 
-    A crash leaves at worst a stray `.tmp-*.rows` file, like an interrupted atomic write.
+    A kill leaves the file behind, like an interrupted atomic write; `discard_leftovers` removes
+    it when the same work (the same `name`) starts again.
     """
 
-    def __init__(self, folder: Path, row_shape: tuple[int, ...], dtype: type = np.float32) -> None:
+    def __init__(self, folder: Path, row_shape: tuple[int, ...], dtype: type = np.float32,
+                 name: str = "spool") -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".rows", dir=folder)
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "wb")
+        self.path = folder / f"{TEMP_PREFIX}{name}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+        self._file = open(self.path, "xb")  # noqa: SIM115 (closed by finish or discard)
         self._block: np.ndarray = np.empty((BLOCK_ROWS, *row_shape), dtype)
         self._filled = 0
         self.rows = 0
@@ -64,3 +65,15 @@ class RowSpool:
         """Drops the rows (the work that produced them failed)."""
         self._file.close()
         self.path.unlink(missing_ok=True)
+
+
+def discard_leftovers(folder: Path, name: str) -> list[Path]:
+    """Deletes the spools a killed run of the work called `name` left in `folder`.
+
+    Only for work that runs once at a time (one clip of one stage): a live spool of the same
+    name would be deleted too.
+    """
+    stale = sorted(Path(folder).glob(f"{TEMP_PREFIX}{name}-{'[0-9a-f]' * 12}{SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -9,6 +9,7 @@ however long the video, and the video itself is never held.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Iterable
@@ -189,10 +190,10 @@ class _Accumulator:
     one has been submitted, so Hands still decides on the frame's own lip colour.
     """
 
-    def __init__(self, width: int, height: int, cfg: FacesConfig, spool_dir: Path) -> None:
+    def __init__(self, width: int, height: int, cfg: FacesConfig, landmarks: RowSpool) -> None:
         self.width, self.height, self.cfg = width, height, cfg
         self.pose = PoseEstimator(width, height)
-        self.landmarks = RowSpool(spool_dir, (LANDMARKS, 3), np.float32)
+        self.landmarks = landmarks
         self.rows: dict[str, list] = {k: [] for k in (
             "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
             "contrast", "lip_ab", "foreign", "skinlike")}
@@ -326,13 +327,13 @@ def _spread(runs: dict[int, float], frames: int, reach: int) -> np.ndarray:
 
 def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
                    cfg: FacesConfig, models: FaceModels,
-                   spool_dir: Path | None = None) -> FaceMeasures:
-    """Measures a stream of RGB frames (see `analyse_video`)."""
+                   landmarks: RowSpool | None = None) -> FaceMeasures:
+    """Measures a stream of RGB frames (see `analyse_video`) into the `landmarks` spool."""
     detections: dict[int, np.ndarray] = {}
     pending: list[Frame] = []
     last_found: bool | None = None
-    with _Accumulator(width, height, cfg,
-                      Path(spool_dir or tempfile.gettempdir())) as acc:
+    spool = landmarks or RowSpool(Path(tempfile.gettempdir()), (LANDMARKS, 3))
+    with _Accumulator(width, height, cfg, spool) as acc:
         next_sample = 0
         for frame in frames:
             if frame.index < next_sample:
@@ -363,9 +364,9 @@ def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels,
                   spool_dir: Path | None = None) -> FaceMeasures:
     """Streams the video through the models and measures every frame.
 
-    The landmarks are collected in a file in `spool_dir` (default: the system's temporary
-    folder), so memory stays flat however long the video; the file goes with the last reference
-    to `FaceMeasures.landmarks`.
+    The landmarks are collected in a file `.tmp-<video stem>-*.rows` in `spool_dir` (default:
+    the system's temporary folder), so memory stays flat however long the video; the file goes
+    with the last reference to `FaceMeasures.landmarks`.
 
     Raises:
         UnreadableVideo: the file is missing, corrupt or holds no video frame.
@@ -373,9 +374,10 @@ def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels,
     info = probe(path)
     # The pre-pass holds back up to `detect_steady_every` frames before FaceMesh takes them in a
     # burst, so the decoder runs that far ahead, and a few frames more to cover a Hands call.
-    frames = read_ahead(iter_frames(path), depth=max(cfg.detect_every, cfg.detect_steady_every)
-                        + _READ_AHEAD_SLACK)
-    measures = analyse_frames(frames, info.width, info.height, info.fps, cfg, models, spool_dir)
+    depth = max(cfg.detect_every, cfg.detect_steady_every) + _READ_AHEAD_SLACK
+    spool = RowSpool(Path(spool_dir or tempfile.gettempdir()), (LANDMARKS, 3), name=path.stem)
+    with contextlib.closing(read_ahead(iter_frames(path), depth)) as frames:
+        measures = analyse_frames(frames, info.width, info.height, info.fps, cfg, models, spool)
     span = float(measures.time_s[-1] - measures.time_s[0]) if measures.frames > 1 else 0.0
     # A variable frame rate (phone video) keeps its mean rate; constant-rate input is unchanged.
     if span > 0 and abs(span * info.fps - (measures.frames - 1)) > 1:

@@ -22,6 +22,7 @@ import numpy as np
 from manifests.facetrack import FaceTrack
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
+from manifests.spool import discard_leftovers
 from stages.contract import StageSpec
 from stages.face_analysis import FaceMeasures, FaceModels, analyse_video
 from stages.face_segments import FRAME_REASONS, Judgement, judge
@@ -98,6 +99,7 @@ def process_clip(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> Stag
         return StageResult.rejected(clip_id, ReasonCode.MISSING_INPUT, {"video": str(video)})
     if _models is None:
         _models = FaceModels()
+    discard_leftovers(out.parent, video.stem)  # a killed earlier attempt's landmark spool
     try:
         measures = analyse_video(video, cfg, _models, spool_dir=out.parent)
     except UnreadableVideo as e:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from manifests.files import atomic_save_npz, load_npz
-from manifests.spool import BLOCK_ROWS, RowSpool
+from manifests.spool import BLOCK_ROWS, RowSpool, discard_leftovers
 
 
 def _spool(folder: Path, rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,6 +41,13 @@ def test_discarded_rows_leave_nothing(tmp_path: Path) -> None:
     spool.append(np.zeros(3))
     spool.discard()
     assert list((tmp_path / "faces").iterdir()) == []
+
+
+def test_a_killed_runs_spool_is_found_by_its_name(tmp_path: Path) -> None:
+    killed = RowSpool(tmp_path, (3,), name="yt-abc-0-10000")  # never finished: as after a kill
+    other = RowSpool(tmp_path, (3,), name="yt-abc-0-10000b")
+    assert discard_leftovers(tmp_path, "yt-abc-0-10000") == [killed.path]
+    assert sorted(tmp_path.iterdir()) == [other.path]
 
 
 def test_a_spooled_array_saves_like_an_in_memory_one(tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
         shutil.copy(corpus / f"{name}.mp4", root.raw / f"{clip.id}.mp4")
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.add_clips(clips)
+    # What a kill during an earlier attempt leaves: a landmark spool that was never finished.
+    (root.faces / f".tmp-{clips[0].id}-0123456789ab.rows").write_bytes(b"\0" * 5736)
     first = {r.clip_id: r for r in execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger)}
     ok = first[clips[0].id]
     assert ok.status is Status.OK and ok.metrics["segments"] == 1
@@ -36,7 +38,7 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
     assert first[clips[1].id].reason is ReasonCode.FACE_NOT_FOUND
     assert first[clips[2].id].reason is ReasonCode.CORRUPT_MEDIA
     assert first[clips[3].id].reason is ReasonCode.MISSING_INPUT
-    # The landmark spools of every clip, kept or rejected, are gone once the batch is done.
+    # The landmark spools of every clip, kept, rejected or killed before, are gone afterwards.
     assert [p.name for p in root.faces.iterdir()] == [f"{clips[0].id}.npz"]
     written = {p: p.stat().st_mtime_ns for p in root.faces.iterdir()}
     assert execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger) == []
