@@ -332,7 +332,8 @@ def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
     detections: dict[int, np.ndarray] = {}
     pending: list[Frame] = []
     last_found: bool | None = None
-    spool = landmarks or RowSpool(Path(tempfile.gettempdir()), (LANDMARKS, 3))
+    spool = landmarks if landmarks is not None else RowSpool(Path(tempfile.gettempdir()),
+                                                             (LANDMARKS, 3))
     with _Accumulator(width, height, cfg, spool) as acc:
         next_sample = 0
         for frame in frames:
