@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.audio import AudioConfig, clean_clip
-from stages.audio_pyannote import PyannoteModels
-from tests.stages.audio_helpers import demo_mix
-from tests.stages.test_audio_pyannote import tiny_segmentation_checkpoint
+from stages.audio.pyannote_models import PyannoteModels
+from stages.audio.stage import AudioConfig, clean_clip
+from stages.audio.testing import demo_mix, tiny_segmentation_checkpoint
 
 
 def cpu_seconds(work, repeats: int = 3) -> float:

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages.demo.corpus import generate_corpus
+from demo.corpus import generate_corpus
 
 log = logging.getLogger("bench.demo_corpus")
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from manifests.records import Clip
 from stages.config import load_config
-from stages.download import DownloadSettings, run
-from stages.fetch import fetch_section
-from stages.media import normalise, probe
+from stages.download.fetch import fetch_section
+from stages.download.media import normalise, probe
+from stages.download.stage import DownloadSettings, run
+from stages.download.testing import make_test_video, serve_faults
 from stages.paths import DataRoot
-from tests.stages.media_server import make_test_video, serve_faults
 
 
 def cpu_s() -> float:

@@ -22,7 +22,7 @@ import cv2
 
 
 def _long_video(out: Path, minutes: float) -> Path:
-    from stages.demo.corpus import generate_corpus
+    from demo.corpus import generate_corpus
 
     corpus = out / "corpus"
     generate_corpus(corpus, seed=0, workers=2)
@@ -50,9 +50,9 @@ def _bare(video: str) -> tuple[float, int]:
 
 
 def _stage(video: str) -> tuple[float, int, float]:
-    from stages.face_analysis import FaceModels, analyse_video
-    from stages.face_segments import judge
-    from stages.faces_config import FacesConfig
+    from stages.faces.analysis import FaceModels, analyse_video
+    from stages.faces.config import FacesConfig
+    from stages.faces.segments import judge
 
     started = time.perf_counter()
     with FaceModels() as models:

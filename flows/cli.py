@@ -14,8 +14,8 @@ from rich.table import Table
 
 from flows.datasets_cli import datasets
 from manifests.errors import CradleError
-from manifests.export import export_manifests
 from manifests.ledger import Ledger, StatusCount
+from manifests.ledger.export import export_manifests
 from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
 from stages.config import CradleConfig, load_config
 from stages.paths import DataRoot
@@ -129,7 +129,7 @@ def demo_data(
     preview: Annotated[bool, typer.Option(help="Also write contact_sheet.png.")] = False,
 ) -> None:
     """Generate the offline demo corpus: clips with known right answers (safe to repeat)."""
-    from stages.demo import generate_corpus, write_contact_sheet
+    from demo import generate_corpus, write_contact_sheet
 
     cfg = _config()
     target = out or DataRoot(cfg.home).demo
@@ -150,7 +150,7 @@ def demo_serve(
     import contextlib
     import threading
 
-    from stages.demo import serve_corpus
+    from demo import serve_corpus
 
     target = folder or DataRoot(_config().home).demo
     if not (target / "segments.csv").is_file():
@@ -192,7 +192,7 @@ def build_face_model(
 ) -> None:
     """Learn the open face model (landmark PCA) from every accepted face track."""
     from model.face import OpenModelConfig, build_open_face_model
-    from stages.fitting import OPEN_MODEL_FILE
+    from stages.fitting.stage import OPEN_MODEL_FILE
 
     root = DataRoot(_config().home)
     tracks = sorted(root.faces.glob("*.npz"))

@@ -13,12 +13,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from manifests.datasets import load_card
 from manifests.errors import CradleError
+from manifests.formats.dataset import load_card
 from stages.config import load_config
 from stages.paths import DataRoot
-from stages.shards_report import all_versions, diff_versions
-from stages.shards_split import SPLITS
+from stages.shards.report import all_versions, diff_versions
+from stages.shards.split import SPLITS
 
 datasets = typer.Typer(help="Inspect versioned training datasets (shards).",
                        no_args_is_help=True)

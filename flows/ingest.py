@@ -20,9 +20,9 @@ from flows.batches import count_outcomes, stage_batch
 from manifests.outcomes import StageResult
 from manifests.records import Clip
 from stages.config import CradleConfig
-from stages.download import STAGE, DownloadSettings
+from stages.download.stage import STAGE, DownloadSettings
+from stages.download.throttle import CircuitBreaker
 from stages.paths import DataRoot
-from stages.throttle import CircuitBreaker
 
 DEMO_SCHEME = "demo://"
 def download_clips(clips: Sequence[Clip], cfg: CradleConfig, ledger_url: str, run_id: str,

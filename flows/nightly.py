@@ -14,20 +14,22 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
+from demo.server import serve_corpus
 from flows.batches import count_outcomes, passed, run_stage
 from flows.ingest import download_clips
-from manifests.export import export_manifests
 from manifests.ledger import Ledger
+from manifests.ledger.export import export_manifests
 from manifests.records import Clip
-from stages import audio, faces, fitting
+from stages.audio import stage as audio
 from stages.config import CradleConfig, load_config
 from stages.contract import StageSpec
-from stages.demo.server import serve_corpus
-from stages.fitting_config import FittingConfig
+from stages.faces import stage as faces
+from stages.fitting import stage as fitting
+from stages.fitting.config import FittingConfig
 from stages.paths import DataRoot
-from stages.shards import build_dataset, record_clip_outcomes
-from stages.shards_config import ShardsConfig
-from stages.sources import DEMO_URL, collect, read_audioset_csv, register_clips
+from stages.shards.config import ShardsConfig
+from stages.shards.stage import build_dataset, record_clip_outcomes
+from stages.sources.stage import DEMO_URL, collect, read_audioset_csv, register_clips
 
 
 class NightlyParams(BaseModel):
@@ -58,7 +60,7 @@ def register_sources(url: str, clips: list[Clip], run_id: str) -> int:
 @task
 def prepare_demo_corpus(folder: Path, seed: int) -> Path:
     """Generates the demo corpus unless an intact one with this seed is already there."""
-    from stages.demo import generate_corpus
+    from demo import generate_corpus
 
     generate_corpus(folder, seed=seed)
     return folder / "segments.csv"

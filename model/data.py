@@ -23,8 +23,8 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
 
-from manifests.datasets import load_card
-from manifests.shards import verify_shard
+from manifests.formats.dataset import load_card
+from manifests.formats.shard import verify_shard
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 
 from manifests.errors import ConfigError
-from stages.audio_config import AudioConfig
-from stages.faces_config import FacesConfig
-from stages.fitting_config import FittingConfig
+from stages.audio.config import AudioConfig
+from stages.faces.config import FacesConfig
+from stages.fitting.config import FittingConfig
 from stages.section import Section
-from stages.shards_config import ShardsConfig
+from stages.shards.config import ShardsConfig
 
 DEFAULT_CONFIG_FILE = Path("cradle.yaml")
 

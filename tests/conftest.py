@@ -22,7 +22,7 @@ DEMO_SEED = 0  # the default `demo.seed`: tests see the corpus `make run` curate
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The offline demo corpus, generated once per test session with the real process pool."""
-    from stages.demo.corpus import generate_corpus
+    from demo.corpus import generate_corpus
 
     out = tmp_path_factory.mktemp("demo-corpus")
     generate_corpus(out, seed=DEMO_SEED, workers=2)

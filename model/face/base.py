@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from manifests.errors import CradleError
-from model.face.mediapipe import APERTURE, MOUTH_CORNERS
+from manifests.facemesh import APERTURE, MOUTH_CORNERS
 
 
 class FaceModelError(CradleError):

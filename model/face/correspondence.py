@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from manifests.facemesh import LANDMARKS
 from model.face.base import Correspondence, FaceModelError
-from model.face.mediapipe import LANDMARKS
 
 
 def load_correspondence(path: Path, vertices: int) -> Correspondence:

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from manifests.facemesh import EYE_CORNERS, LIPS
 from model.face.base import FaceModel
 from model.face.camera import camera_matrix, flip, rodrigues, similarity, so3_log
-from model.face.mediapipe import EYE_CORNERS, LIPS
 
 log = logging.getLogger(__name__)
 

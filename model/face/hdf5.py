@@ -24,11 +24,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from manifests.facemesh import LANDMARKS, LIPS
 from manifests.files import atomic_path
 from model.face.autoencoder import AutoencoderFaceModel
 from model.face.base import Correspondence, FaceModel, FaceModelError, LatentDims, file_digest
 from model.face.correspondence import load_correspondence
-from model.face.mediapipe import LANDMARKS, LIPS
 from model.face.pca import PCAFaceModel
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import Delaunay
 
-from manifests.facetrack import FaceTrack
+from manifests.facemesh import EYE_CORNERS, LANDMARKS, LIPS
+from manifests.formats.facetrack import FaceTrack
 from model.face.base import FaceModelError, LatentDims
 from model.face.hdf5 import save_pca
-from model.face.mediapipe import EYE_CORNERS, LANDMARKS, LIPS
 
 log = logging.getLogger(__name__)
 

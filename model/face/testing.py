@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from manifests.facetrack import LANDMARKS, FaceTrack
+from manifests.facemesh import APERTURE, EYE_CORNERS, LIPS, MOUTH_CORNERS
+from manifests.formats.facetrack import LANDMARKS, FaceTrack
 from model.face.base import FaceModel, LatentDims
 from model.face.camera import rodrigues
 from model.face.hdf5 import save_pca
-from model.face.mediapipe import APERTURE, EYE_CORNERS, LIPS, MOUTH_CORNERS
 
 # Fixed anchor points (mm, y up, z towards the viewer) so the synthetic face has a face's layout.
 _ANCHORS = {EYE_CORNERS[0]: (-35.0, 20.0), EYE_CORNERS[1]: (35.0, 20.0),

@@ -11,8 +11,8 @@ from flows.datasets_cli import datasets
 from manifests.ledger import Ledger
 from stages.config import load_config
 from stages.paths import DataRoot
-from stages.shards import build_dataset
-from tests.stages.shards_helpers import SMALL, add_curated, clips_of
+from stages.shards.stage import build_dataset
+from tests.stages.shards.helpers import SMALL, add_curated, clips_of
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
 from manifests.records import Clip
 from stages.config import load_config
-from tests.stages.media_server import FaultServer, make_test_video, serve_faults
+from stages.download.testing import FaultServer, make_test_video, serve_faults
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import pytest
 
 from manifests.ledger import Ledger
 from stages.config import load_config
-from tests.stages.media_server import make_test_video
-from tests.stages.test_sources import SEGMENTS
+from stages.download.testing import make_test_video
+from tests.stages.sources.test_stage import SEGMENTS
 
 
 def test_register_task_logic_runs_without_prefect(isolated_home: Path) -> None:
     from flows.nightly import open_ledger, register_sources
-    from stages.sources import read_audioset_csv
+    from stages.sources.stage import read_audioset_csv
 
     Path("segments.csv").write_text(SEGMENTS)
     url = load_config().ledger_url

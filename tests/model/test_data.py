@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from manifests.datasets import DatasetNotFound
-from manifests.shards import IncompleteShardError, done_path
+from manifests.formats.dataset import DatasetNotFound
+from manifests.formats.shard import IncompleteShardError, done_path
 from model.data import ReaderConfig, make_loader, open_dataset
-from stages.shards import build_dataset
-from tests.stages.shards_helpers import FPS, RATE, SMALL, add_curated, clips_of, new_home
+from stages.shards.stage import build_dataset
+from tests.stages.shards.helpers import FPS, RATE, SMALL, add_curated, clips_of, new_home
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from manifests.facemesh import APERTURE, LANDMARKS
 from model.face import (
     FaceModelError,
     FitConfig,
@@ -19,7 +20,6 @@ from model.face import (
     fit_sequences,
     load_face_model,
 )
-from model.face.mediapipe import APERTURE, LANDMARKS
 from model.face.testing import synthesise, synthetic_pca_arrays
 
 N = 600  # vertices: more than the landmarks, so the correspondence is a real mapping

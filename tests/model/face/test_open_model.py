@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from manifests.facemesh import APERTURE, LANDMARKS, LIPS
 from model.face import (
     FaceModelError,
     FitConfig,
@@ -17,7 +18,6 @@ from model.face import (
     fit_sequences,
     load_face_model,
 )
-from model.face.mediapipe import APERTURE, LANDMARKS, LIPS
 from model.face.open_model import OpenModelConfig
 from model.face.testing import synthetic_track, write_synthetic_pca
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.face_analysis import FaceMeasures
+from stages.faces.analysis import FaceMeasures
 from tests.stages.faces.helpers import FACE_VARIANTS, analyse_all, reencode_like_download
 
 REAL_VIDEOS = ("face_1.mp4", "face_3.mp4", "face_noface.mov", "noface_face.mov")

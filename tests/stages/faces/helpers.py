@@ -13,9 +13,9 @@ import numpy as np
 
 from manifests.outcomes import ReasonCode
 from stages.config import DownloadConfig
-from stages.face_analysis import FaceMeasures, FaceModels, analyse_video
-from stages.faces_config import FacesConfig
-from stages.media import normalise, probe
+from stages.download.media import normalise, probe
+from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
+from stages.faces.config import FacesConfig
 
 FACE_VARIANTS = ("clean_cry", "clean_laugh", "face_out_of_frame", "face_turned",
                  "mouth_occluded_hand", "mouth_occluded_pacifier", "two_faces", "no_face")

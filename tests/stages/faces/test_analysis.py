@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from mediapipe.framework.formats import landmark_pb2
 
-from stages.face_analysis import FaceMeasures, _points
-from stages.face_occlusion import MouthEvidence
-from stages.face_segments import rival_faces
-from stages.faces_config import FacesConfig
+from stages.faces.analysis import FaceMeasures, _points
+from stages.faces.config import FacesConfig
+from stages.faces.occlusion import MouthEvidence
+from stages.faces.segments import rival_faces
 
 
 def _landmarks(n: int, visibility: bool = False) -> landmark_pb2.NormalizedLandmarkList:

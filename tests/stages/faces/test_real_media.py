@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stages.face_analysis import FaceMeasures, FaceModels, analyse_image
-from stages.face_segments import judge
-from stages.faces_config import FacesConfig
+from stages.faces.analysis import FaceMeasures, FaceModels, analyse_image
+from stages.faces.config import FacesConfig
+from stages.faces.segments import judge
 from tests.stages.faces.helpers import runs
 
 

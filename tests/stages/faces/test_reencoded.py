@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from stages.face_analysis import FaceMeasures
-from stages.face_segments import judge
-from stages.faces_config import FacesConfig
+from stages.faces.analysis import FaceMeasures
+from stages.faces.config import FacesConfig
+from stages.faces.segments import judge
 from tests.stages.faces.helpers import (
     CASES,
     FACE_VARIANTS,

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from manifests.facetrack import FaceTrack
+from manifests.formats.facetrack import FaceTrack
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
 from manifests.testing import dummy_clip
 from stages.contract import execute_batch
-from stages.face_analysis import FaceMeasures
-from stages.face_pose import derive_template, load_template
-from stages.face_segments import judge
-from stages.faces import STAGE
-from stages.faces_config import FacesConfig
+from stages.faces.analysis import FaceMeasures
+from stages.faces.config import FacesConfig
+from stages.faces.pose import derive_template, load_template
+from stages.faces.segments import judge
+from stages.faces.stage import STAGE
 from stages.paths import DataRoot
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.video_frames import iter_frames, read_ahead
+from stages.faces.video_frames import iter_frames, read_ahead
 
 
 def test_frames_read_ahead_equal_frames_read_in_turn(corpus: Path) -> None:

@@ -1,0 +1,1 @@
+"""The audio stage: loudness, who sounds when, separation and denoising, scores and the gate."""

@@ -1,0 +1,78 @@
+"""The audio stage's scores and its gate: each rejection names the score that failed."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from manifests.outcomes import ReasonCode
+from stages.audio.activity import FrameActivity, frame_level_db
+from stages.audio.config import AudioConfig
+
+CLIP_LEVEL = 0.999  # |sample| at full scale: 16-bit PCM's 32767/32768 and anything above
+
+
+def clipping_ratio(x: np.ndarray) -> float:
+    """The fraction of samples at full scale, measured on the input before any gain."""
+    return float(np.mean(np.abs(x) >= CLIP_LEVEL)) if len(x) else 0.0
+
+
+def snr_db(x: np.ndarray, sr: int, vocal: np.ndarray, silent: np.ndarray) -> float | None:
+    """Vocalisation power over the noise floor, both from 10 ms frames, in dB.
+
+    The floor is the quietest 10 % of the non-silent frames: a crying infant fills most of a
+    clip, and its unvoiced stretches (screams, breaths) would count as background otherwise.
+    None when there is no vocalisation to measure.
+    """
+    power = 10 ** (frame_level_db(x, sr)[: len(vocal)] / 10)
+    if not vocal.any():
+        return None
+    sounding = power[~silent] if (~silent).sum() >= 10 else power
+    noise = max(float(np.percentile(sounding, 10)), 1e-12)
+    signal_power = max(float(power[vocal].mean()) - noise, 1e-12)
+    return round(10 * np.log10(signal_power / noise), 2)
+
+
+def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr: int,
+                 activity: FrameActivity) -> dict[str, float | None]:
+    """Every score the gate and the review UI use; ratios are fractions of the clip's frames."""
+    n = activity.n_frames
+    active = max(int(activity.active.sum()), 1)
+    return {
+        "clipping_ratio": round(clipping_ratio(raw), 6),
+        "silence_ratio": round(float(activity.silent.mean()), 4),
+        "infant_ratio": round(float(activity.infant.sum() / n), 4),
+        "adult_speech_ratio": round(float(activity.adult.sum() / n), 4),
+        "music_ratio": round(float(activity.music.sum() / active), 4),
+        "overlap_ratio": round(float(activity.overlap.sum() / n), 4),
+        "snr_before_db": snr_db(normalised, sr, activity.infant, activity.silent),
+        "snr_after_db": snr_db(clean, sr, activity.infant, activity.silent),
+    }
+
+
+def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode, str] | None:
+    """The first failing check, as (reason, score name), or None when the clip passes.
+
+    The order matters: a silent clip also has no infant, and music's harmonics also look like
+    voices, so the more basic verdict comes first.
+    """
+    checks: list[tuple[ReasonCode, str, bool]] = [
+        (ReasonCode.SILENT, "silence_ratio", _num(scores, "silence_ratio") > cfg.max_silence_ratio),
+        (ReasonCode.CLIPPING, "clipping_ratio",
+         _num(scores, "clipping_ratio") > cfg.max_clipping_ratio),
+        (ReasonCode.MUSIC, "music_ratio", _num(scores, "music_ratio") > cfg.max_music_ratio),
+        (ReasonCode.ADULT_SPEECH, "adult_speech_ratio",
+         _num(scores, "adult_speech_ratio") > cfg.max_adult_speech_ratio),
+        (ReasonCode.NO_INFANT_VOCALISATION, "infant_ratio",
+         _num(scores, "infant_ratio") < cfg.min_infant_ratio),
+        (ReasonCode.LOW_SNR, "snr_before_db",
+         scores["snr_before_db"] is not None and _num(scores, "snr_before_db") < cfg.min_snr_db),
+    ]
+    for reason, name, failed in checks:
+        if failed:
+            return reason, name
+    return None
+
+
+def _num(scores: dict[str, float | None], name: str) -> float:
+    value = scores[name]
+    return float("nan") if value is None else float(value)

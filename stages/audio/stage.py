@@ -1,0 +1,146 @@
+"""The audio stage: keep clean infant vocalisation; reject the rest with a reason one can check.
+
+Per clip: read `raw/<clip>.wav`, loudness-normalise, find who sounds in each 10 ms frame
+(pyannote when configured, else pitch and steady tonal peaks), separate the infant's voice
+(pyannote separation when configured, else a harmonic mask on its F0 track) after noisereduce
+spectral gating, score, gate. Accepted clips get `audio/<clip>.wav` (clean, 16 kHz) and
+`audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from manifests.files import atomic_path
+from manifests.outcomes import ReasonCode, StageResult, Status
+from manifests.records import Clip
+from stages.audio.activity import FrameActivity, frame_activity, frame_level_db
+from stages.audio.config import AudioConfig
+from stages.audio.pitch import FRAME_RATE
+from stages.audio.pyannote_models import PyannoteModels
+from stages.audio.scores import audio_scores, gate
+from stages.audio.separation import denoise, harmonic_mask
+from stages.audio.wav import SAMPLE_RATE, DecodeError, loudness_normalise, read_wav, write_wav
+from stages.contract import StageSpec
+from stages.paths import DataRoot
+
+__all__ = ["STAGE", "AudioConfig", "clean_clip", "run"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_FPS = 30.0  # the download stage's constant frame rate: the envelope's time base
+
+
+def run(clips: Sequence[Clip], cfg: AudioConfig, root: DataRoot) -> list[StageResult]:
+    """The stage contract: one result per clip; pyannote models load once for the batch."""
+    models = PyannoteModels.load(cfg)
+    results = []
+    for clip in clips:
+        try:
+            results.append(_one_clip(clip, cfg, root, models))
+        except Exception as e:  # becomes a failed result that keeps repr(e); nothing is lost
+            log.exception("audio stage failed on %s", clip.id)
+            results.append(StageResult.from_exception(clip.id, e))
+    return results
+
+
+def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
+              models: PyannoteModels | None) -> StageResult:
+    source = root.raw / f"{clip.id}.wav"
+    if not source.is_file():
+        return StageResult(clip.id, Status.FAILED, ReasonCode.MISSING_INPUT,
+                           {"missing": str(source)})
+    try:
+        raw = read_wav(source)
+    except DecodeError as e:
+        return StageResult(clip.id, Status.FAILED, ReasonCode.CORRUPT_MEDIA, {"error": repr(e)})
+    started = time.perf_counter()
+    clean, activity, metrics = clean_clip(raw, cfg, models)
+    metrics["seconds"] = round(time.perf_counter() - started, 3)
+    failed = gate(metrics, cfg)
+    if failed is not None:
+        reason, score = failed
+        return StageResult.rejected(clip.id, reason,
+                                    {**metrics, "failed_score": score, "value": metrics[score]})
+    wav = write_wav(root.audio / f"{clip.id}.wav", clean)
+    envelope = root.audio / f"{clip.id}.npz"
+    with atomic_path(envelope) as tmp:
+        np.savez_compressed(tmp, **video_frame_envelope(clean, activity))
+    return StageResult.ok(clip.id, metrics, {"audio": wav, "envelope": envelope})
+
+
+def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None = None,
+               sr: int = SAMPLE_RATE) -> tuple[np.ndarray, FrameActivity, dict[str, Any]]:
+    """Normalises, analyses, separates and denoises one clip, and scores it.
+
+    Args:
+        raw: the input waveform, mono, at `sr`.
+        cfg: the stage configuration.
+        models: pyannote models, or None for the weight-free path.
+        sr: the sample rate.
+
+    Returns:
+        The clean waveform, the per-frame activity and the metrics (scores, path, loudness).
+    """
+    x, loudness, gain_db = loudness_normalise(raw, sr, cfg.target_lufs, cfg.max_gain_db)
+    raw_level = frame_level_db(raw, sr)
+    n_frames = len(raw_level)
+    speech, overlap = models.speech(x, sr, n_frames) if models else (None, None)
+    activity = frame_activity(x, sr, raw_level, cfg, speech, overlap)
+    sources = models.separate(x) if models else None
+    if sources is not None:
+        voice = _infant_source(sources, sr, raw_level, cfg)
+        clean = denoise(voice, sr, activity, cfg)
+    else:
+        clean = harmonic_mask(denoise(x, sr, activity, cfg), sr, activity, cfg)
+    metrics: dict[str, Any] = {
+        "path": "pyannote" if models else "weight_free",
+        "separation": "pyannote" if sources is not None else "harmonic_mask",
+        "loudness_lufs": None if loudness is None else round(loudness, 2),
+        "gain_db": round(gain_db, 2),
+        "duration_s": round(len(raw) / sr, 3),
+        **audio_scores(raw, x, clean, sr, activity),
+    }
+    return clean, activity, metrics
+
+
+def _infant_source(sources: np.ndarray, sr: int, raw_level: np.ndarray,
+                   cfg: AudioConfig) -> np.ndarray:
+    """The separated source with the most infant-pitched frames."""
+    counts = [frame_activity(s, sr, raw_level, cfg).infant.sum() for s in sources]
+    return sources[int(np.argmax(counts))].astype(np.float64)
+
+
+def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
+                         sr: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
+    """Per video frame (30 fps): the fraction of it with infant vocalisation, adult speech and
+    music, and the clean signal's loudness (RMS in dBFS), for later stages and the review UI."""
+    n_video = round(len(clean) / sr * VIDEO_FPS)
+    edges = np.round(np.arange(n_video + 1) * FRAME_RATE / VIDEO_FPS).astype(int)
+    edges = np.minimum(edges, activity.n_frames)
+
+    def per_video_frame(mask: np.ndarray) -> np.ndarray:
+        sums = np.concatenate([[0], np.cumsum(mask.astype(float))])
+        return ((sums[edges[1:]] - sums[edges[:-1]]) / np.maximum(np.diff(edges), 1)).astype(
+            np.float32)
+
+    hop = sr / VIDEO_FPS
+    loudness = np.array([
+        10 * np.log10(np.mean(clean[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12)
+        for i in range(n_video)
+    ], dtype=np.float32)
+    return {
+        "fps": np.float32(VIDEO_FPS),
+        "infant": per_video_frame(activity.infant),
+        "adult_speech": per_video_frame(activity.adult),
+        "music": per_video_frame(activity.music),
+        "loudness_db": loudness,
+    }
+
+
+STAGE = StageSpec("audio", "1", run)

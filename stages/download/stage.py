@@ -1,0 +1,175 @@
+"""The download stage: a segment plus padding with yt-dlp, then an exact ffmpeg trim.
+
+Per clip: yt-dlp fetches only `[start - pad, end + pad]` (`download_ranges`, a stream copy cut
+at keyframes), ffmpeg trims it exactly to constant-rate H.264 video and 16 kHz mono PCM audio,
+ffprobe verifies both, and `raw/<clip>.mp4`, `raw/<clip>.wav` and a provenance sidecar
+`raw/<clip>.json` are renamed into place only when all is well. Transient faults are retried
+with backoff inside the stage; a 429 or bot check opens the run's circuit breaker and every
+clip not yet tried is deferred to the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from manifests.files import atomic_path, atomic_write_json, sha256_file
+from manifests.outcomes import ReasonCode, StageResult, Status
+from manifests.records import Clip
+from stages.config import DownloadConfig, NetworkConfig
+from stages.contract import StageSpec
+from stages.download.faults import DownloadFault, classify
+from stages.download.fetch import Section, fetch_section
+from stages.download.media import normalise, probe, probe_wav
+from stages.download.throttle import CircuitBreaker, backoff_delay, shared_limiter
+from stages.paths import DataRoot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    """The stage's `cfg`: what to write, how to fetch it, and which run's breaker to obey."""
+
+    download: DownloadConfig
+    network: NetworkConfig
+    run_id: str
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a log line or the ledger."""
+        proxy = self.network.proxy
+        return (proxy.get_secret_value(),) if proxy else ()
+
+
+def run(clips: Sequence[Clip], cfg: DownloadSettings, root: DataRoot) -> list[StageResult]:
+    """Downloads a batch with `cfg.network.workers` threads; one result per clip."""
+    breaker = CircuitBreaker(root.run_dir(cfg.run_id))
+    with ThreadPoolExecutor(cfg.network.workers, thread_name_prefix="download") as pool:
+        return list(pool.map(lambda clip: download_clip(clip, cfg, root, breaker), clips))
+
+
+STAGE = StageSpec("download", "1", run)
+
+
+def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
+                  breaker: CircuitBreaker) -> StageResult:
+    """One clip, with bounded retries of transient faults; never raises for a per-clip fault."""
+    net = cfg.network
+    limiter = shared_limiter(net.requests_per_second)
+    tries: list[str] = []
+    for attempt in range(net.retries + 1):
+        opened = breaker.state()
+        if opened is not None:  # not tried (again) this run: the clip stays pending
+            return StageResult.defer(clip.id, opened.reason, {"breaker_opened_at": opened.opened_at,
+                                                              "tries": tries})
+        waited = limiter.acquire()
+        started = time.monotonic()
+        try:
+            metrics = _fetch_and_normalise(clip, cfg, root)
+        except Exception as e:  # judged below; the message is kept, redacted, in the metrics
+            fault = classify(e, cfg.secrets)
+        else:
+            metrics.update(tries=tries, attempts=attempt + 1)
+            return StageResult.ok(clip.id, metrics, outputs=raw_outputs(root, clip.id))
+        tries.append(f"{fault.reason.value}: {fault.message}"[:500])
+        log.info("download %s attempt %d: %s (%s)", clip.id, attempt + 1, fault.reason.value,
+                 fault.message[:200])
+        metrics = {"tries": tries, "attempts": attempt + 1, "error": fault.message[:1000],
+                   "seconds": round(time.monotonic() - started, 3), "rate_wait_s": round(waited, 3)}
+        if fault.trips_breaker:
+            state = breaker.trip(fault.reason, clip.id, fault.message[:1000], fault.retry_after_s)
+            log.warning("circuit breaker open (%s on %s): no more downloads this run",
+                        state.reason.value, clip.id)
+            return StageResult(clip.id, Status.RETRY, fault.reason,
+                               {**metrics, "breaker": state.to_dict()})
+        if not fault.transient or attempt == net.retries:
+            return StageResult(clip.id, fault.status, fault.reason, metrics)
+        time.sleep(backoff_delay(attempt, net.backoff_s, net.backoff_max_s))
+    raise AssertionError("unreachable: the loop returns on its last attempt")
+
+
+def raw_outputs(root: DataRoot, clip_id: str) -> dict[str, Path]:
+    return {"video": root.raw / f"{clip_id}.mp4", "audio": root.raw / f"{clip_id}.wav",
+            "provenance": root.raw / f"{clip_id}.json"}
+
+
+def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot) -> dict[str, Any]:
+    """One attempt: fetch the padded section, trim it, verify it, rename the outputs in place."""
+    dl = cfg.download
+    outputs = raw_outputs(root, clip.id)
+    root.raw.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".tmp-{clip.id}-", dir=root.raw))
+    try:
+        section = fetch_section(clip, dl, cfg.network, work)
+        with atomic_path(outputs["video"]) as video, atomic_path(outputs["audio"]) as audio:
+            normalise(section.path, clip.start_s - section.start_s, clip.duration_s, dl.fps,
+                      dl.sample_rate, video, audio)
+            video_info = probe(video)
+            got = video_info.video_duration_s or video_info.duration_s
+            if got < clip.duration_s - 1.0 / dl.fps:
+                _judge_short(clip, section, got, cfg)
+            checks = verify(video_info, probe_wav(audio), clip.duration_s, dl)
+        provenance = {
+            **section.provenance,
+            "video_sha256": sha256_file(outputs["video"]),
+            "audio_sha256": sha256_file(outputs["audio"]),
+            "clip_id": clip.id, "start_s": clip.start_s, "end_s": clip.end_s,
+        }
+        atomic_write_json(outputs["provenance"], provenance)
+        return {**checks, "provenance": provenance}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _judge_short(clip: Clip, section: Section, got: float, cfg: DownloadSettings) -> None:
+    """A short clip means a truncated transfer (retry) unless the source itself is short."""
+    message = f"got {got:.3f} s of the {clip.duration_s:.3f} s asked for"
+    source_s = section.source_duration_s
+    if source_s is None:
+        # A direct link says nothing about its length, the media header does: one request, only
+        # for short clips, to tell a truncated transfer from a short source.
+        try:
+            source_s = probe(clip.url, timeout_s=cfg.network.timeout_s).duration_s or None
+        except DownloadFault:  # the header did not come either: judge it a network fault
+            source_s = None
+    if source_s is not None and source_s < clip.end_s - 1.0 / cfg.download.fps:
+        raise DownloadFault(f"{message}: the source is only {source_s:.3f} s long",
+                            Status.FAILED, ReasonCode.DURATION_MISMATCH)
+    raise DownloadFault(f"{message}: the transfer was cut short", Status.RETRY,
+                        ReasonCode.NETWORK_ERROR)
+
+
+def verify(video: Any, audio: Any, duration_s: float, dl: DownloadConfig) -> dict[str, Any]:
+    """Checks the outputs against what was asked: length within a frame, CFR, 16 kHz mono.
+
+    Raises:
+        DownloadFault: an output is not what the later stages rely on.
+    """
+    frame = 1.0 / dl.fps
+    video_s = video.video_duration_s or video.duration_s
+    checks = {"video_duration_s": video_s, "audio_duration_s": audio.audio_duration_s,
+              "frames": video.frames, "fps": float(video.fps or 0), "width": video.width,
+              "height": video.height, "sample_rate": audio.sample_rate,
+              "channels": audio.channels}
+    if video.frames is None:
+        raise DownloadFault("the trimmed clip has no video", Status.FAILED,
+                            ReasonCode.NO_VIDEO_STREAM)
+    if audio.sample_rate is None:
+        raise DownloadFault("the trimmed clip has no audio", Status.FAILED,
+                            ReasonCode.NO_AUDIO_STREAM)
+    if (abs(video_s - duration_s) > frame
+            or abs((audio.audio_duration_s or 0.0) - duration_s) > frame):
+        raise DownloadFault(f"trimmed to {checks}, asked for {duration_s:.3f} s",
+                            Status.FAILED, ReasonCode.DURATION_MISMATCH)
+    if not video.constant_rate or abs(float(video.fps) - dl.fps) > 1e-6:
+        raise DownloadFault(f"not constant {dl.fps} fps: {checks}", Status.FAILED,
+                            ReasonCode.CORRUPT_MEDIA)
+    return checks

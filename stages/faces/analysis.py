@@ -1,0 +1,396 @@
+"""Per-frame face measurements over a streamed video: MediaPipe FaceMesh, BlazeFace and Hands.
+
+One `FaceModels` per process holds the MediaPipe graphs (loading them costs ~0.3 s, so a worker
+keeps them for all its clips). Frames stream through three threads at once: one decodes ahead,
+one runs the MediaPipe graphs, one measures pose and lip colour. Landmarks go to a file as they
+come and only the small per-frame values stay in memory (~0.4 KB a frame), so memory stays flat
+however long the video, and the video itself is never held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import cv2
+import numpy as np
+
+from manifests.formats.facetrack import LANDMARKS
+from manifests.formats.spool import RowSpool
+from stages.faces.config import FacesConfig
+from stages.faces.occlusion import (
+    KEPT_REDNESS,
+    LIP_CONTRAST_FLOOR,
+    NO_COLOUR,
+    LipColour,
+    MouthEvidence,
+    hand_cover,
+    lip_colour,
+    mouth_box,
+)
+from stages.faces.pose import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, PoseEstimator
+from stages.faces.video_frames import Frame, iter_frames, probe, read_ahead
+
+log = logging.getLogger(__name__)
+
+_NO_FACE = np.full((LANDMARKS, 3), np.nan, np.float32)
+_REDNESS_WINDOW = 1800  # frames (a minute at 30 fps) the running lip reference looks back on
+_READ_AHEAD_SLACK = 6  # decoded frames queued beyond the pre-pass's burst (2.7 MB each at 720p)
+
+
+# A NormalizedLandmark holding only x, y and z serialises to 17 bytes: the list's field tag and
+# length, then three (tag, little-endian float32) pairs. Reading the floats out of that buffer
+# costs ~20 us a frame against ~200-400 us for 1,434 attribute reads through the protobuf objects.
+_WIRE_SIZE = 17
+_WIRE_TAGS = {0: 0x0A, 1: 0x0F, 2: 0x0D, 7: 0x15, 12: 0x1D}  # byte offset -> expected byte
+_WIRE_FLOATS = np.r_[3:7, 8:12, 13:17]
+
+
+def _points(landmarks: Any) -> np.ndarray:
+    """(N, 3) float32 normalised x, y, z of a `NormalizedLandmarkList`, read without a loop."""
+    wire = np.frombuffer(landmarks.SerializeToString(), np.uint8)
+    n = len(landmarks.landmark)
+    if n and wire.size == n * _WIRE_SIZE:
+        rows = wire.reshape(n, _WIRE_SIZE)
+        if all((rows[:, at] == tag).all() for at, tag in _WIRE_TAGS.items()):
+            return rows[:, _WIRE_FLOATS].copy().view("<f4").astype(np.float32)  # (N, 3)
+    # Any other layout (visibility set, a future field): the slow, always-correct path.
+    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], np.float32).reshape(-1, 3)
+
+
+class FaceModels:
+    """The MediaPipe graphs one process needs; close them (or use `with`) to free their threads."""
+
+    def __init__(self, static: bool = False) -> None:
+        import mediapipe as mp
+
+        # One MediaPipe process per core, so OpenCV's own thread pool has no core to gain and
+        # only adds hand-off cost on the small per-frame crops: the lip colour took 1.2 ms a
+        # frame with two threads, 0.5 ms with one.
+        cv2.setNumThreads(1)
+        self.static = static
+        self.mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, refine_landmarks=True, max_num_faces=1,
+            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        self.detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=0, min_detection_confidence=0.5)
+        # Static mode: Hands runs on sparse frames, where tracking from the last call is stale.
+        self.hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2,
+                                              model_complexity=0, min_detection_confidence=0.5)
+
+    def close(self) -> None:
+        for graph in (self.mesh, self.detector, self.hands):
+            graph.close()
+
+    def __enter__(self) -> FaceModels:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
+        """The first face's (478, 3) landmarks in pixels (z on the x scale), or None."""
+        h, w = rgb.shape[:2]
+        result = self.mesh.process(rgb)
+        if not result.multi_face_landmarks:
+            return None
+        return _points(result.multi_face_landmarks[0]) * np.float32((w, h, w))
+
+    def faces(self, rgb: np.ndarray) -> np.ndarray:
+        """BlazeFace boxes (K, 4) as x0, y0, x1, y1 in pixels."""
+        h, w = rgb.shape[:2]
+        result = self.detector.process(rgb)
+        boxes = [d.location_data.relative_bounding_box for d in result.detections or []]
+        return np.array([[b.xmin * w, b.ymin * h, (b.xmin + b.width) * w,
+                          (b.ymin + b.height) * h] for b in boxes], np.float32).reshape(-1, 4)
+
+    def hand_boxes(self, rgb: np.ndarray, face: np.ndarray) -> list[np.ndarray]:
+        """Hand boxes near the face: Hands runs on a crop around the face and below it."""
+        h, w = rgb.shape[:2]
+        lo, hi = np.nanmin(face[:, :2], 0), np.nanmax(face[:, :2], 0)
+        size = float(max(hi - lo))
+        x0, y0 = int(max(0, lo[0] - size)), int(max(0, lo[1] - 0.5 * size))
+        x1, y1 = int(min(w, hi[0] + size)), int(min(h, hi[1] + size))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return []
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        result = self.hands.process(crop)
+        boxes = []
+        for hand in result.multi_hand_landmarks or []:
+            pts = np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in hand.landmark])
+            boxes.append(np.concatenate([pts.min(0), pts.max(0)]))
+        return boxes
+
+
+@dataclass
+class FaceMeasures:
+    """Everything measured on one clip, frame by frame (T frames); thresholds come later."""
+
+    fps: float
+    width: int
+    height: int
+    landmarks: np.ndarray  # (T, 478, 3) float32, NaN where no face; mapped from a file
+    time_s: np.ndarray  # (T,)
+    present: np.ndarray  # (T,) bool
+    coverage: np.ndarray  # (T,) fraction of landmarks inside the frame (with margin)
+    face_px: np.ndarray  # (T,) outer eye-corner distance in pixels
+    edge_gap: np.ndarray  # (T,) landmark box to the nearest border, in face widths
+    yaw_deg: np.ndarray
+    pitch_deg: np.ndarray
+    roll_deg: np.ndarray
+    mouth: MouthEvidence
+    detections: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (K, 4) boxes
+
+    @property
+    def frames(self) -> int:
+        return len(self.present)
+
+
+def coverage(landmarks: np.ndarray, width: int, height: int, margin: float) -> float:
+    """Fraction of landmarks at least `margin` (fraction of the shorter side) inside the frame."""
+    m = margin * min(width, height)
+    x, y = landmarks[:, 0], landmarks[:, 1]
+    return float(np.mean((x >= m) & (x < width - m) & (y >= m) & (y < height - m)))
+
+
+def edge_gap(landmarks: np.ndarray, width: int, height: int) -> float:
+    """Distance from the landmarks' box to the nearest frame border, in face widths."""
+    lo, hi = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
+    border = min(lo[0], lo[1], width - hi[0], height - hi[1])
+    return float(border / max(hi[0] - lo[0], 1.0))
+
+
+class _Measured(NamedTuple):
+    """One frame's measurements from its landmarks and pixels (NaN without a face)."""
+
+    coverage: float
+    face_px: float
+    edge_gap: float
+    yaw: float
+    pitch: float
+    roll: float
+    colour: LipColour
+
+
+_UNMEASURED = _Measured(*[float("nan")] * 6, NO_COLOUR)
+
+
+class _Accumulator:
+    """Collects per-frame values; `finish` stacks them into a `FaceMeasures`.
+
+    FaceMesh runs on the calling thread; the measurements that need only a frame's landmarks and
+    pixels (coverage, pose, lip colour) run on one worker thread, in frame order, while FaceMesh
+    reads the next frame. A frame is completed (its rows written, Hands run if due) when the next
+    one has been submitted, so Hands still decides on the frame's own lip colour.
+    """
+
+    def __init__(self, width: int, height: int, cfg: FacesConfig, landmarks: RowSpool) -> None:
+        self.width, self.height, self.cfg = width, height, cfg
+        self.pose = PoseEstimator(width, height)
+        self.landmarks = landmarks
+        self.rows: dict[str, list] = {k: [] for k in (
+            "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
+            "contrast", "lip_ab", "foreign", "skinlike")}
+        self.hand_runs: dict[int, float] = {}
+        self.hand_near = False
+        self.hands_at = -(10**9)  # frame index of the last Hands run
+        self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="face-measures")
+        self._submitted: tuple[Frame, np.ndarray | None, Future[_Measured]] | None = None
+
+    def __enter__(self) -> _Accumulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._worker.shutdown(cancel_futures=True)
+        if exc[0] is not None:
+            self.landmarks.discard()
+
+    def _hands_every(self, foreign: float, contrast: float) -> int:
+        """Frames until the next Hands run, from the cues seen so far.
+
+        Often (`hands_every`) while a hand was near the face on the last run, while the lips look
+        foreign (a bottle or pacifier is often held by a hand) or lose their redness against the
+        clip's clearest frames so far (skin over the lips); rarely (`hands_idle_every`) when the
+        lips are clearly visible and look like themselves; in between (`hands_blind_every`) when
+        the clip's lips are too pale for colour to see a cover, where Hands alone speaks.
+        """
+        cfg, contrasts = self.cfg, self.rows["contrast"]
+        if self.redness is None or len(contrasts) % cfg.hands_idle_every == 0:
+            recent = np.asarray(contrasts[-_REDNESS_WINDOW:], np.float32)
+            self.redness = float(np.nanpercentile(recent, 90)) if np.isfinite(recent).any() \
+                else 0.0
+        if self.hand_near or foreign > 0.25:
+            return cfg.hands_every
+        if self.redness < LIP_CONTRAST_FLOOR:
+            return cfg.hands_blind_every
+        # Half-way to the occlusion score's own "faded" decision point, so Hands looks first.
+        if not contrast >= 1.5 * KEPT_REDNESS * self.redness:  # NaN (no lips measured) too
+            return cfg.hands_every
+        return cfg.hands_idle_every
+
+    def _measure(self, frame: Frame, lm: np.ndarray | None) -> _Measured:
+        """The worker thread's part: everything that needs only this frame (pose in order)."""
+        if lm is None:
+            self.pose.reset()
+            return _UNMEASURED
+        yaw, pitch, roll = self.pose.estimate(lm)
+        return _Measured(
+            coverage=coverage(lm, self.width, self.height, self.cfg.edge_margin),
+            face_px=float(np.linalg.norm(lm[LEFT_EYE_OUTER, :2] - lm[RIGHT_EYE_OUTER, :2])),
+            edge_gap=edge_gap(lm, self.width, self.height),
+            yaw=yaw, pitch=pitch, roll=roll,
+            colour=lip_colour(frame.image, lm))
+
+    def add(self, frame: Frame, models: FaceModels, analyse: bool) -> None:
+        """FaceMesh on `frame` (unless `analyse` is False: a skipped, faceless stretch)."""
+        lm = models.landmarks(frame.image) if analyse else None
+        self.rows["time_s"].append(frame.time_s)
+        self.rows["present"].append(lm is not None)
+        self.landmarks.append(_NO_FACE if lm is None else lm)
+        submitted = (frame, lm, self._worker.submit(self._measure, frame, lm))
+        previous, self._submitted = self._submitted, submitted
+        if previous is not None:
+            self._complete(models, *previous)
+
+    def _complete(self, models: FaceModels, frame: Frame, lm: np.ndarray | None,
+                  measured: Future[_Measured]) -> None:
+        """Writes a frame's rows once its measurements are in, and runs Hands on it if due."""
+        m, r = measured.result(), self.rows
+        row = len(r["coverage"])
+        for key in ("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll"):
+            r[key].append(getattr(m, key))
+        r["contrast"].append(m.colour.contrast)
+        r["lip_ab"].append(tuple(m.colour.lip_ab))
+        r["foreign"].append(m.colour.foreign)
+        r["skinlike"].append(m.colour.skinlike)
+        if lm is None:
+            return
+        # Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence of a cover.
+        every = self._hands_every(m.colour.foreign, m.colour.contrast)
+        if frame.index - self.hands_at >= every:
+            boxes = models.hand_boxes(frame.image, lm)
+            self.hand_runs[row] = hand_cover(mouth_box(lm), boxes)
+            self.hand_near = bool(boxes)
+            self.hands_at = frame.index
+
+    def finish(self, models: FaceModels, fps: float,
+               detections: dict[int, np.ndarray]) -> FaceMeasures:
+        if self._submitted is not None:
+            self._complete(models, *self._submitted)
+            self._submitted = None
+        r = self.rows
+        present = np.asarray(r["present"], bool)
+        hand = _spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2)
+        return FaceMeasures(
+            fps=fps, width=self.width, height=self.height,
+            landmarks=self.landmarks.finish(),
+            time_s=np.asarray(r["time_s"], np.float64),
+            present=present,
+            coverage=np.asarray(r["coverage"], np.float32),
+            face_px=np.asarray(r["face_px"], np.float32),
+            edge_gap=np.asarray(r["edge_gap"], np.float32),
+            yaw_deg=np.asarray(r["yaw"], np.float32),
+            pitch_deg=np.asarray(r["pitch"], np.float32),
+            roll_deg=np.asarray(r["roll"], np.float32),
+            mouth=MouthEvidence(
+                contrast=np.asarray(r["contrast"], np.float32),
+                lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
+                foreign=np.asarray(r["foreign"], np.float32),
+                skinlike=np.asarray(r["skinlike"], np.float32),
+                hand=np.where(present, hand, np.nan)),
+            detections=detections,
+        )
+
+
+def _spread(runs: dict[int, float], frames: int, reach: int) -> np.ndarray:
+    """Each frame takes the Hands result of the nearest frame Hands ran on, within `reach`."""
+    out = np.zeros(frames, np.float32)
+    if not runs:
+        return out
+    at = np.array(sorted(runs))
+    values = np.array([runs[i] for i in at], np.float32)
+    idx = np.arange(frames)
+    nearest = np.clip(np.searchsorted(at, idx), 0, len(at) - 1)
+    before = np.clip(nearest - 1, 0, len(at) - 1)
+    pick = np.where(np.abs(at[before] - idx) < np.abs(at[nearest] - idx), before, nearest)
+    close = np.abs(at[pick] - idx) <= reach
+    out[close] = values[pick][close]
+    return out
+
+
+def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
+                   cfg: FacesConfig, models: FaceModels,
+                   landmarks: RowSpool | None = None) -> FaceMeasures:
+    """Measures a stream of RGB frames (see `analyse_video`) into the `landmarks` spool."""
+    detections: dict[int, np.ndarray] = {}
+    pending: list[Frame] = []
+    last_found: bool | None = None
+    spool = landmarks if landmarks is not None else RowSpool(Path(tempfile.gettempdir()),
+                                                             (LANDMARKS, 3))
+    with _Accumulator(width, height, cfg, spool) as acc:
+        next_sample = 0
+        for frame in frames:
+            if frame.index < next_sample:
+                pending.append(frame)
+                continue
+            since = len(pending) + 1  # frames since the last sample, this one included
+            boxes = models.faces(frame.image)
+            detections[frame.index] = boxes
+            found = len(boxes) > 0
+            # Frames between two samples that both saw no face are skipped: a face that shows
+            # for less than `detect_every` frames could never make a segment anyway.
+            skip = cfg.skip_faceless and not found and last_found is False
+            for f in pending:
+                acc.add(f, models, analyse=not skip)
+            pending.clear()
+            acc.add(frame, models, analyse=not (cfg.skip_faceless and not found))
+            last_found = found
+            # One face that FaceMesh held on every frame since the last sample: slow the
+            # pre-pass.
+            steady = len(boxes) == 1 and all(acc.rows["present"][-since:])
+            next_sample = frame.index + (cfg.detect_steady_every if steady else cfg.detect_every)
+        for f in pending:
+            acc.add(f, models, analyse=True)
+        return acc.finish(models, fps, detections)
+
+
+def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels,
+                  spool_dir: Path | None = None) -> FaceMeasures:
+    """Streams the video through the models and measures every frame.
+
+    The landmarks are collected in a file `.tmp-<video stem>-*.rows` in `spool_dir` (default:
+    the system's temporary folder), so memory stays flat however long the video; the file goes
+    with the last reference to `FaceMeasures.landmarks`.
+
+    Raises:
+        UnreadableVideo: the file is missing, corrupt or holds no video frame.
+    """
+    info = probe(path)
+    # The pre-pass holds back up to `detect_steady_every` frames before FaceMesh takes them in a
+    # burst, so the decoder runs that far ahead, and a few frames more to cover a Hands call.
+    depth = max(cfg.detect_every, cfg.detect_steady_every) + _READ_AHEAD_SLACK
+    spool = RowSpool(Path(spool_dir or tempfile.gettempdir()), (LANDMARKS, 3), name=path.stem)
+    with contextlib.closing(read_ahead(iter_frames(path), depth)) as frames:
+        measures = analyse_frames(frames, info.width, info.height, info.fps, cfg, models, spool)
+    span = float(measures.time_s[-1] - measures.time_s[0]) if measures.frames > 1 else 0.0
+    # A variable frame rate (phone video) keeps its mean rate; constant-rate input is unchanged.
+    if span > 0 and abs(span * info.fps - (measures.frames - 1)) > 1:
+        measures.fps = (measures.frames - 1) / span
+    log.debug("analysed %s: %d frames, %d with a face", path, measures.frames,
+              int(measures.present.sum()))
+    return measures
+
+
+def analyse_image(image: np.ndarray, cfg: FacesConfig, models: FaceModels) -> FaceMeasures:
+    """Measures one BGR still image as a one-frame clip (use `FaceModels(static=True)`)."""
+    h, w = image.shape[:2]
+    frame = Frame(0, 0.0, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return analyse_frames([frame], w, h, 1.0, cfg.model_copy(update={"skip_faceless": False}),
+                          models)

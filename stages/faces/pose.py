@@ -1,0 +1,144 @@
+"""Head pose (yaw, pitch, roll) from FaceMesh landmarks with `cv2.solvePnP`.
+
+The 3D template is Cradle's own: MediaPipe's x, y and relative depth z on frontal faces in photos
+that ship inside installed packages (scikit-image's astronaut, matplotlib's Grace Hopper), aligned,
+averaged and made left-right symmetric, so that yaw 0 means "symmetric to the camera". It is saved
+as `stages/data/face_template.npy`; `derive_template()` rebuilds it and a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+log = logging.getLogger(__name__)
+
+TEMPLATE_PATH = Path(__file__).parent / "data" / "face_template.npy"
+LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263  # eye corners; their distance sets the template's unit
+# Landmarks on the rigid upper face (forehead, nose, eye corners, cheekbones, temples): the jaw,
+# lips and eyelids move with expression and would bias the pose.
+RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 93, 323, 127,
+         356, 21, 251, 54, 284, 103, 332, 129, 358, 98, 327, 116, 345, 50, 280, 118, 347, 109,
+         338, 67, 297)
+
+
+def _detect(image_bgr: np.ndarray) -> np.ndarray:
+    """FaceMesh on one still image: (478, 3) pixels, z on the x scale (larger is farther)."""
+    import mediapipe as mp
+
+    h, w = image_bgr.shape[:2]
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
+                                         max_num_faces=1) as mesh:
+        result = mesh.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+    if not result.multi_face_landmarks:
+        raise RuntimeError("FaceMesh found no face in a template photo; check mediapipe")
+    return np.array([[p.x * w, p.y * h, p.z * w] for p in result.multi_face_landmarks[0].landmark])
+
+
+def _normalise(points: np.ndarray) -> np.ndarray:
+    """Centres the points and scales them to a unit outer-eye-corner distance."""
+    centred = points - points.mean(0)
+    return centred / np.linalg.norm(centred[LEFT_EYE_OUTER] - centred[RIGHT_EYE_OUTER])
+
+
+def _align(points: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Rotates `points` onto `target` (Kabsch on the rigid landmarks)."""
+    idx = list(RIGID)
+    u, _, vt = np.linalg.svd(points[idx].T @ target[idx])
+    d = np.sign(np.linalg.det(u @ vt))
+    return points @ (u @ np.diag([1.0, 1.0, d]) @ vt)
+
+
+def _package_photos() -> list[np.ndarray]:
+    import matplotlib.cbook
+    import skimage.data
+
+    astronaut = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    hopper = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
+                                                             asfileobj=False)))
+    return [astronaut, hopper]
+
+
+def derive_template(photos: list[np.ndarray] | None = None) -> np.ndarray:
+    """Builds the canonical (478, 3) template from frontal photos and their mirror images.
+
+    Each photo is also detected flipped; matching the flipped detection back to the original
+    gives the left-right landmark permutation, so averaging a face with its mirror image makes the
+    template symmetric and its yaw zero by construction.
+
+    Returns:
+        (478, 3) float32, x right, y down, z away from the camera, unit eye-corner distance.
+    """
+    faces, mirrored = [], []
+    for image in photos if photos is not None else _package_photos():
+        w = image.shape[1]
+        faces.append(_normalise(_detect(image)))
+        flipped = _detect(image[:, ::-1].copy())
+        flipped[:, 0] = w - flipped[:, 0]
+        mirrored.append(_normalise(flipped))
+    reference = faces[0]
+    faces = [_align(f, reference) for f in faces]
+    mean = np.mean(faces, axis=0)
+    # Landmark i of a mirrored detection sits where landmark perm[i] of the face itself does.
+    cost = np.linalg.norm(mirrored[0][:, None] - reference[None], axis=2)
+    _, perm = linear_sum_assignment(cost)
+    flip = mean[perm] * np.array([-1.0, 1.0, 1.0])
+    return _normalise((mean + flip) / 2).astype(np.float32)
+
+
+def load_template() -> np.ndarray:
+    """The committed template; raises if the data file is missing (a broken checkout)."""
+    if not TEMPLATE_PATH.is_file():
+        raise FileNotFoundError(f"{TEMPLATE_PATH} is missing; rebuild it with "
+                                "`python -c 'import stages.faces.pose as p; p.save_template()'`")
+    return np.load(TEMPLATE_PATH)
+
+
+def save_template(path: Path = TEMPLATE_PATH) -> Path:
+    """Derives the template and writes it (run once after a MediaPipe upgrade)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, derive_template())
+    log.info("wrote the face template to %s", path)
+    return path
+
+
+class PoseEstimator:
+    """Per-frame yaw, pitch and roll in degrees; reuses the last pose as the next initial guess.
+
+    The camera is a pinhole with focal length max(width, height) (about a 53° field of view, a
+    phone's main camera) and the principal point at the image centre; yaw is positive when the
+    face turns towards the image's left, pitch positive when it looks down.
+    """
+
+    def __init__(self, width: int, height: int, template: np.ndarray | None = None) -> None:
+        model = load_template() if template is None else template
+        self._object = np.ascontiguousarray(model[list(RIGID)], dtype=np.float64)
+        f = float(max(width, height))
+        self._camera = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], np.float64)
+        self._guess: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        """Forgets the last pose (after a frame without a face)."""
+        self._guess = None
+
+    def estimate(self, landmarks: np.ndarray) -> tuple[float, float, float]:
+        """Returns (yaw, pitch, roll) in degrees for one face's (478, 2+) pixel landmarks."""
+        image = np.ascontiguousarray(landmarks[list(RIGID), :2], dtype=np.float64)
+        if self._guess is None:
+            ok, rvec, tvec = cv2.solvePnP(self._object, image, self._camera, None,
+                                          flags=cv2.SOLVEPNP_SQPNP)
+        else:
+            rvec, tvec = (v.copy() for v in self._guess)
+            ok, rvec, tvec = cv2.solvePnP(self._object, image, self._camera, None, rvec, tvec,
+                                          useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+        if not ok:
+            self._guess = None
+            return float("nan"), float("nan"), float("nan")
+        self._guess = (rvec, tvec)
+        rotation, _ = cv2.Rodrigues(rvec)
+        pitch, yaw, roll = cv2.RQDecomp3x3(rotation)[0]
+        return float(-yaw), float(pitch), float(roll)

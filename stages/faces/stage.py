@@ -1,0 +1,138 @@
+"""The faces stage: MediaPipe landmarks per frame, quality control, and the good segments.
+
+Per clip: stream `raw/<clip>.mp4` through FaceMesh (478 points, tracking mode), a BlazeFace
+pre-pass and Hands at a reduced rate (`stages.face_analysis`); judge every frame for presence,
+coverage, size, head pose, mouth occlusion and rival faces (`stages.face_segments`); write
+`faces/<clip>.npz` (a `FaceTrack`) with the accepted segments and the per-frame QC arrays the
+review UI draws. Clips run over a process pool, one MediaPipe process per core.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from manifests.formats.facetrack import FaceTrack
+from manifests.formats.spool import discard_leftovers
+from manifests.outcomes import ReasonCode, StageResult, Status
+from manifests.records import Clip
+from stages.contract import StageSpec
+from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
+from stages.faces.config import FacesConfig
+from stages.faces.segments import FRAME_REASONS, Judgement, judge
+from stages.faces.video_frames import UnreadableVideo
+from stages.paths import DataRoot
+
+log = logging.getLogger(__name__)
+
+__all__ = ["STAGE", "FacesConfig", "build_track", "run", "summary"]
+
+_models: FaceModels | None = None  # one per worker process, loaded on its first clip
+
+
+def build_track(measures: FaceMeasures, judgement: Judgement) -> FaceTrack:
+    """The `FaceTrack` of one clip, with its QC arrays for the review UI."""
+    reason_codes = judgement.reason.astype(np.int8)
+    return FaceTrack(
+        landmarks=measures.landmarks,
+        present=measures.present,
+        good=judgement.good,
+        segments=judgement.segments,
+        fps=measures.fps,
+        width=measures.width,
+        height=measures.height,
+        qc={
+            "time_s": measures.time_s.astype(np.float32),
+            "coverage": measures.coverage,
+            "face_size_px": measures.face_px,
+            "yaw_deg": measures.yaw_deg,
+            "pitch_deg": measures.pitch_deg,
+            "roll_deg": measures.roll_deg,
+            "occlusion": judgement.occlusion.astype(np.float32),
+            "hand_over_mouth": measures.mouth.hand.astype(np.float32),
+            "lip_contrast": measures.mouth.contrast,
+            "rival_faces": judgement.rivals,
+            # Index into `reason_names` (-1: good), so the UI can colour the timeline by reason.
+            "reason": reason_codes,
+        },
+    )
+
+
+def summary(measures: FaceMeasures, judgement: Judgement) -> dict[str, Any]:
+    """The measurements a reviewer needs to see why the clip was kept or rejected."""
+    lengths = (judgement.segments[:, 1] - judgement.segments[:, 0]).tolist()
+    present = measures.present
+
+    def median(values: np.ndarray) -> float | None:
+        finite = values[present & np.isfinite(values)]
+        return round(float(np.median(finite)), 3) if finite.size else None
+
+    return {
+        "frames": measures.frames,
+        "fps": round(measures.fps, 3),
+        "face_ratio": round(float(present.mean()), 4) if measures.frames else 0.0,
+        "good_ratio": round(float(judgement.good.mean()), 4) if measures.frames else 0.0,
+        "segments": len(lengths),
+        "segment_frames": lengths,
+        "longest_segment_s": round(max(lengths, default=0) / measures.fps, 3),
+        "reason_frames": judgement.counts,
+        "reason_names": [code.value for code in FRAME_REASONS],
+        "median_coverage": median(measures.coverage),
+        "median_face_px": median(measures.face_px),
+        "median_abs_yaw_deg": median(np.abs(measures.yaw_deg)),
+        "median_occlusion": median(judgement.occlusion),
+        "max_rival_faces": int(judgement.rivals.max(initial=0)),
+    }
+
+
+def process_clip(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> StageResult:
+    """Analyses one clip and writes its track; data problems come back as results."""
+    global _models
+    if not video.is_file():
+        return StageResult.rejected(clip_id, ReasonCode.MISSING_INPUT, {"video": str(video)})
+    if _models is None:
+        _models = FaceModels()
+    discard_leftovers(out.parent, video.stem)  # a killed earlier attempt's landmark spool
+    try:
+        measures = analyse_video(video, cfg, _models, spool_dir=out.parent)
+    except UnreadableVideo as e:
+        return StageResult(clip_id, Status.FAILED, ReasonCode.CORRUPT_MEDIA, {"error": repr(e)})
+    judgement = judge(measures, cfg)
+    metrics = summary(measures, judgement)
+    if judgement.verdict is not None:
+        log.info("faces: %s rejected (%s)", clip_id, judgement.verdict.value)
+        return StageResult.rejected(clip_id, judgement.verdict, metrics)
+    path = build_track(measures, judgement).save(out)
+    return StageResult.ok(clip_id, metrics, {"track": path})
+
+
+def _guarded(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> StageResult:
+    try:
+        return process_clip(clip_id, video, out, cfg)
+    except Exception as e:  # one clip's bug must not lose the batch: kept as a value with repr
+        log.exception("faces: %s failed", clip_id)
+        return StageResult.from_exception(clip_id, e)
+
+
+def run(clips: Sequence[Clip], cfg: FacesConfig, root: DataRoot) -> list[StageResult]:
+    """The stage contract: one result per clip; `faces/<clip>.npz` for each accepted clip."""
+    root.faces.mkdir(parents=True, exist_ok=True)
+    jobs = [(clip.id, root.raw / f"{clip.id}.mp4", root.faces / f"{clip.id}.npz", cfg)
+            for clip in clips]
+    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        return [_guarded(*job) for job in jobs]
+    # spawn: MediaPipe's threads make fork unsafe; each worker loads the graphs once.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        return list(pool.map(_guarded, *zip(*jobs, strict=True)))
+
+
+STAGE = StageSpec("faces", "1", run)

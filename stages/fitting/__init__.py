@@ -1,0 +1,1 @@
+"""The fitting stage: face-model latents fitted to the good segments of every face track."""

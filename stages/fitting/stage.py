@@ -1,0 +1,175 @@
+"""The fitting stage: face-model latents for the accepted segments of every face track.
+
+Reads `faces/<clip>.npz`, fits identity and age per clip and expression and camera per frame
+(model/face/fit.py), writes `fits/<clip>.npz`. Clips of a batch are fitted together as one tensor
+problem, on the GPU when there is one. Rejections: FIT_DIVERGED (the objective did not go down or
+went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the landmarks), MISSING_INPUT (no
+track file, or no accepted segment in it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from manifests.formats.facefit import FaceFit
+from manifests.formats.facetrack import FaceTrack
+from manifests.outcomes import ReasonCode, StageResult
+from manifests.records import Clip
+from model.face import (
+    FaceModel,
+    FitInput,
+    FitResult,
+    build_open_face_model,
+    fit_sequences,
+    load_face_model,
+)
+from stages.contract import StageSpec
+from stages.fitting.config import FittingConfig
+from stages.paths import DataRoot
+
+log = logging.getLogger(__name__)
+
+OPEN_MODEL_FILE = "open-face-model.h5"  # under root.models, written by `cradle build-face-model`
+
+
+def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip]) -> Path | None:
+    """Builds the open face model from these clips' tracks when it is configured and missing.
+
+    Once built it is kept (its content hash names every fit made with it); rebuild it on purpose
+    with `cradle build-face-model`.
+
+    Returns:
+        The model file it wrote, or None when nothing needed building.
+    """
+    path = root.models / OPEN_MODEL_FILE
+    tracks = [root.faces / f"{clip.id}.npz" for clip in clips]
+    if cfg.face_model != "open" or path.exists() or not tracks:
+        return None
+    summary = build_open_face_model([t for t in tracks if t.exists()], path)
+    log.info("built the open face model from %d clips, %d frames: %s",
+             summary.clips, summary.frames, path)
+    return path
+
+
+def face_model_for(cfg: FittingConfig, root: DataRoot) -> FaceModel:
+    """Loads the configured face model; raises FaceModelError (with what to do) when missing."""
+    if cfg.face_model == "open":
+        return load_face_model(root.models / OPEN_MODEL_FILE)
+    corr = Path(cfg.correspondence) if cfg.correspondence else None
+    return load_face_model(Path(cfg.face_model), corr)
+
+
+def run(clips: Sequence[Clip], cfg: FittingConfig, root: DataRoot) -> list[StageResult]:
+    """Fits every clip's accepted segments; one result per clip."""
+    model = face_model_for(cfg, root)
+    results: dict[str, StageResult] = {}
+    jobs: list[tuple[Clip, FaceTrack]] = []
+    for clip in clips:
+        path = root.faces / f"{clip.id}.npz"
+        if not path.is_file():
+            results[clip.id] = StageResult.rejected(clip.id, ReasonCode.MISSING_INPUT,
+                                                    {"missing": str(path)})
+            continue
+        try:
+            track = FaceTrack.load(path)
+        except (OSError, ValueError, KeyError) as e:
+            results[clip.id] = StageResult.from_exception(clip.id, e)
+            continue
+        if not len(track.segments):
+            results[clip.id] = StageResult.rejected(clip.id, ReasonCode.MISSING_INPUT,
+                                                    {"segments": 0})
+            continue
+        jobs.append((clip, track))
+    for batch in _batches(jobs, cfg.max_batch_frames):
+        results.update(_fit_batch(model, batch, cfg, root))
+    return [results[clip.id] for clip in clips]
+
+
+def _batches(jobs: list[tuple[Clip, FaceTrack]],
+             limit: int) -> list[list[tuple[Clip, FaceTrack]]]:
+    batches: list[list[tuple[Clip, FaceTrack]]] = [[]]
+    frames = 0
+    for job in jobs:
+        size = int(np.diff(job[1].segments, axis=1).sum())
+        if batches[-1] and frames + size > limit:
+            batches.append([])
+            frames = 0
+        batches[-1].append(job)
+        frames += size
+    return [b for b in batches if b]
+
+
+def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: FittingConfig,
+               root: DataRoot) -> dict[str, StageResult]:
+    inputs = []
+    for clip, track in batch:
+        for start, end in track.segments:
+            # Bridged gaps inside a segment carry weight 0: the temporal term fills them in.
+            weights = np.repeat(track.good[start:end, None], track.landmarks.shape[1], axis=1)
+            inputs.append(FitInput(track.landmarks[start:end], weights.astype(np.float32),
+                                   clip.id))
+    fits = iter(fit_sequences(model, inputs, cfg.fit_config()))
+    results = {}
+    for clip, track in batch:
+        parts = [next(fits) for _ in track.segments]
+        results[clip.id] = _judge(clip, track, parts, model.model_id, cfg, root)
+    return results
+
+
+def _judge(clip: Clip, track: FaceTrack, parts: list[FitResult], model_id: str,
+           cfg: FittingConfig, root: DataRoot) -> StageResult:
+    # Non-finite losses become None: the ledger's JSON (PostgreSQL jsonb) has no NaN or inf.
+    loss = {"loss_initial": [_finite(p.loss_initial) for p in parts],
+            "loss_final": [_finite(p.loss_final) for p in parts]}
+    if any(p.diverged for p in parts):
+        return StageResult.rejected(clip.id, ReasonCode.FIT_DIVERGED, loss)
+    nme = np.concatenate([p.residual_px / p.size_px for p in parts])  # (frames,)
+    residual = np.concatenate([p.residual_px for p in parts])
+    metrics: dict[str, Any] = {
+        **loss,
+        "frames_fitted": len(residual),
+        "residual_px_mean": _finite(float(np.nanmean(residual))),
+        "residual_px_p95": _finite(float(np.nanpercentile(residual, 95))),
+        "residual_iod": _finite(float(np.nanmean(nme))),
+        "model_id": model_id,
+    }
+    if metrics["residual_iod"] is None or metrics["residual_iod"] > cfg.max_residual_iod:
+        return StageResult.rejected(clip.id, ReasonCode.FIT_HIGH_RESIDUAL,
+                                    {**metrics, "max_residual_iod": cfg.max_residual_iod})
+    fit = _assemble(track, parts, model_id, cfg.iterations)
+    metrics["jitter"] = float(np.mean([np.abs(np.diff(p.expression, axis=0)).mean()
+                                       for p in parts if len(p.expression) > 1] or [0.0]))
+    path = fit.save(root.fits / f"{clip.id}.npz")
+    return StageResult.ok(clip.id, metrics=metrics, outputs={"fit": path})
+
+
+def _finite(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+def _assemble(track: FaceTrack, parts: list[FitResult], model_id: str,
+              iterations: int) -> FaceFit:
+    """Segment fits laid out on the track's frame axis, NaN between segments."""
+    t = track.frames
+
+    def full(shape: tuple[int, ...]) -> np.ndarray:
+        return np.full((t, *shape), np.nan)
+
+    expr, rot = full(parts[0].expression.shape[1:]), full((3, 3))
+    trans, scale, resid = full((2,)), full(()), full(())
+    for (start, end), p in zip(track.segments, parts, strict=True):
+        expr[start:end], rot[start:end], trans[start:end] = p.expression, p.rotation, p.translation
+        scale[start:end], resid[start:end] = p.scale, p.residual_px
+    return FaceFit(model_id=model_id, identity=parts[0].identity, age=parts[0].age,
+                   expression=expr, rotation=rot, translation=trans, scale=scale,
+                   residual_px=resid, segments=track.segments,
+                   loss_initial=np.array([p.loss_initial for p in parts]),
+                   loss_final=np.array([p.loss_final for p in parts]), iterations=iterations)
+
+
+STAGE = StageSpec("fitting", "1", run)

@@ -1,0 +1,1 @@
+"""The shards stage: versioned, deterministic WebDataset datasets built from the ledger."""

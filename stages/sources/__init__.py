@@ -1,0 +1,1 @@
+"""The sources stage: segment and URL lists read, labels selected, clips registered."""

@@ -1,0 +1,101 @@
+"""The audio stage: the right clips kept, the rest rejected for the right reason, and resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from manifests.ledger import Ledger
+from manifests.outcomes import ReasonCode, Status
+from stages.audio.stage import STAGE, AudioConfig, run
+from stages.audio.testing import cry_in_noise, demo_mix, put_raw, raw_path
+from stages.contract import execute_batch
+from stages.paths import DataRoot
+
+CFG = AudioConfig()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> DataRoot:
+    return DataRoot(tmp_path / "data").create()
+
+
+def test_a_clean_cry_is_kept_with_its_envelope(root: DataRoot) -> None:
+    clip = put_raw(root, demo_mix("clean_cry"), 0)
+    [result] = run([clip], CFG, root)
+    assert result.status is Status.OK, result.metrics
+    assert result.metrics["path"] == "weight_free"
+    assert result.metrics["infant_ratio"] > 0.3
+    assert set(result.outputs) == {"audio", "envelope"}
+    envelope = np.load(result.outputs["envelope"])
+    assert len(envelope["infant"]) == len(envelope["loudness_db"]) == 240  # 8 s at 30 fps
+    assert envelope["infant"].max() == 1.0 and envelope["infant"].min() == 0.0
+    # Loud where the infant cries, quiet between cries: the envelope follows the voice.
+    crying = envelope["infant"] > 0.9
+    assert envelope["loudness_db"][crying].mean() > envelope["loudness_db"][~crying].mean() + 15
+
+
+@pytest.mark.parametrize(("audio", "reason", "score"), [
+    (lambda: demo_mix("silent"), ReasonCode.SILENT, "silence_ratio"),
+    (lambda: np.clip(demo_mix("clean_cry") * 8, -1, 1), ReasonCode.CLIPPING, "clipping_ratio"),
+    (lambda: demo_mix("music"), ReasonCode.MUSIC, "music_ratio"),
+    (lambda: demo_mix("adult_speech"), ReasonCode.ADULT_SPEECH, "adult_speech_ratio"),
+    (lambda: cry_in_noise(-4.0), ReasonCode.LOW_SNR, "snr_before_db"),
+    (lambda: cry_in_noise(-20.0), ReasonCode.NO_INFANT_VOCALISATION, "infant_ratio"),
+], ids=lambda value: value.value if isinstance(value, ReasonCode) else None)
+def test_each_rejection_names_its_score(root: DataRoot, audio, reason: ReasonCode,
+                                        score: str) -> None:
+    clip = put_raw(root, audio(), 0)
+    [result] = run([clip], CFG, root)
+    assert (result.status, result.reason) == (Status.REJECTED, reason), result.metrics
+    assert result.metrics["failed_score"] == score
+    assert result.metrics["value"] == result.metrics[score]
+    assert not list(root.audio.glob("*.wav"))
+
+
+def test_missing_and_corrupt_input_fail(root: DataRoot) -> None:
+    missing = put_raw(root, demo_mix("clean_cry"), 0)
+    raw_path(root, missing).unlink()
+    corrupt = put_raw(root, demo_mix("clean_cry"), 1)
+    raw_path(root, corrupt).write_bytes(b"RIFF not really a wave file")
+    results = run([missing, corrupt], CFG, root)
+    assert [(r.status, r.reason) for r in results] == [
+        (Status.FAILED, ReasonCode.MISSING_INPUT), (Status.FAILED, ReasonCode.CORRUPT_MEDIA)]
+
+
+def test_a_second_run_writes_nothing(root: DataRoot, tmp_path: Path) -> None:
+    clips = [put_raw(root, demo_mix("clean_cry"), 0), put_raw(root, demo_mix("music"), 1)]
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.add_clips(clips)
+    try:
+        first = execute_batch(STAGE, clips, CFG, "h", root, ledger)
+        assert [r.status for r in first] == [Status.OK, Status.REJECTED]
+        written = {p: p.stat().st_mtime_ns for p in root.audio.iterdir()}
+        attempts = len(ledger.attempts(clips[0].id))
+        second = execute_batch(STAGE, clips[:1], CFG, "h", root, ledger)
+        assert second == []
+        assert {p: p.stat().st_mtime_ns for p in root.audio.iterdir()} == written
+        assert len(ledger.attempts(clips[0].id)) == attempts
+    finally:
+        ledger.close()
+
+
+def test_demo_like_set_is_classified(root: DataRoot) -> None:
+    """Adult speech, music, silence and infant clips over several seeds: macro F1 >= 0.9."""
+    expected = {"clean_cry": None, "clean_laugh": None, "silent": ReasonCode.SILENT,
+                "adult_speech": ReasonCode.ADULT_SPEECH, "music": ReasonCode.MUSIC}
+    cases = [(name, seed) for seed in range(3) for name in expected]
+    clips = [put_raw(root, demo_mix(name, seed), i) for i, (name, seed) in enumerate(cases)]
+    results = run(clips, CFG, root)
+    truth = [expected[name] for name, _ in cases]
+    predicted = [r.reason for r in results]
+    f1s = []
+    for label in set(expected.values()):
+        tp = sum(t == label and p == label for t, p in zip(truth, predicted, strict=True))
+        fp = sum(t != label and p == label for t, p in zip(truth, predicted, strict=True))
+        fn = sum(t == label and p != label for t, p in zip(truth, predicted, strict=True))
+        f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
+    print(f"\n[audio] macro F1 {np.mean(f1s):.3f} over {len(cases)} clips")
+    assert np.mean(f1s) >= 0.9, list(zip(cases, predicted, strict=True))
