@@ -19,17 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.face import (
-    FaceModel,
-    FitConfig,
-    FitInput,
-    FitResult,
-    LatentDims,
-    build_open_face_model,
-    fit_sequences,
-    load_face_model,
-)
-from model.face.fit import resolve_device
+from model.face.base import FaceModel, LatentDims
+from model.face.fit import FitInput, FitResult, fit_sequences, resolve_device
+from model.face.fit_config import FitConfig
+from model.face.hdf5 import load_face_model
+from model.face.open_model import build_open_face_model
 from model.face.testing import Synthetic, synthetic_track, write_synthetic_pca
 
 WINDOW, OVERLAP = 10, 2  # FaceTalk's dataset-creation scheme
@@ -89,7 +83,7 @@ def main() -> None:
     fits = fit_sequences(model, inputs, cfg)
     batched_s = time.perf_counter() - began
     total = args.clips * args.frames
-    print(f"device {resolve_device(cfg.device)}, torch threads {torch.get_num_threads()}, "
+    print(f"device {resolve_device('auto')}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f} (other processes share the machine)")
     print(f"open model {model.dims}; {args.clips} clips x {args.frames} frames, "
           f"{cfg.iterations} iterations")

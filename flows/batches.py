@@ -8,25 +8,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.tasks import exponential_backoff
-from sqlalchemy.exc import OperationalError
 
+from manifests.errors import TransientLedgerError
 from manifests.ledger import Ledger
-from manifests.outcomes import StageResult, Status
+from manifests.outcomes import StageResult
 from manifests.records import Clip
-from stages.contract import StageSpec, execute_batch
-from stages.paths import DataRoot
+from stages.contract import RunContext, StageSpec, execute_batch
 
-_TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
+_TRANSIENT = (TransientLedgerError, ConnectionError, TimeoutError)
 
 
 def only_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a batch only for faults that pass (a database hiccup), never for a bug or bad data."""
+    """Retry a batch only for faults that pass (a locked or unreachable ledger), never for a bug
+    or bad data."""
     error = state.result(raise_on_failure=False)
     return isinstance(error, _TRANSIENT)
 
@@ -34,25 +34,50 @@ def only_transient(task: Any, task_run: Any, state: Any) -> bool:
 @task(cache_policy=NO_CACHE, task_run_name="{stage.name}-batch-{index}", retries=2,
       retry_delay_seconds=exponential_backoff(10), retry_jitter_factor=0.5,
       retry_condition_fn=only_transient)
-def stage_batch(stage: StageSpec, index: int, clips: list[Clip], cfg: Any, config_hash: str,
-                home: Path, ledger_url: str, run_id: str) -> list[StageResult]:
+def stage_batch(stage: StageSpec, index: int, clips: list[Clip],
+                ctx: RunContext) -> list[StageResult]:
     """One batch of one stage; the ledger, not Prefect's cache, decides what is already done."""
-    ledger = Ledger(ledger_url)
+    ledger = Ledger(ctx.ledger_url)
     try:
-        return execute_batch(stage, clips, cfg, config_hash, DataRoot(home), ledger, run_id)
+        return execute_batch(stage, clips, ctx, ledger)
     finally:
         ledger.close()
 
 
-def run_stage(stage: StageSpec, clips: Sequence[Clip], cfg: Any, config_hash: str,
-              root: DataRoot, ledger_url: str, run_id: str, batch_size: int) -> list[StageResult]:
-    """Submits every batch at once (the task runner bounds concurrency) and gathers the results."""
-    futures = [
-        stage_batch.submit(stage, index, list(clips[start:start + batch_size]), cfg, config_hash,
-                           root.home, ledger_url, run_id)
-        for index, start in enumerate(range(0, len(clips), batch_size))
-    ]
-    return [result for future in futures for result in future.result()]
+def run_stage(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext) -> dict[str, Any]:
+    """Runs `stage` over `clips` in batches of `run.batch_size`; call from a flow.
+
+    Batches are submitted at once (the task runner bounds concurrency), or at most
+    `stage.parallel_batches` at a time. Once `stage.halted` names a reason, no further batch is
+    scheduled: those clips stay pending for the next run.
+
+    Returns:
+        This run's counts by status, plus `deferred` (tried later), `skipped` (already settled),
+        `unscheduled` (left by a halt) and `halted` (its reason) where they apply.
+    """
+    size = ctx.cfg.run.batch_size
+    batches = [list(clips[start:start + size]) for start in range(0, len(clips), size)]
+    totals: Counter[str] = Counter()
+    in_flight: list[tuple[int, PrefectFuture[list[StageResult]]]] = []
+    halted = None
+    for index, batch in enumerate(batches):
+        halted = stage.halted(ctx) if stage.halted else None
+        if halted is not None:
+            totals["unscheduled"] = sum(len(b) for b in batches[index:])
+            break
+        in_flight.append((len(batch), stage_batch.submit(stage, index, batch, ctx)))
+        if stage.parallel_batches and len(in_flight) >= stage.parallel_batches:
+            given, future = in_flight.pop(0)
+            totals.update(count_outcomes(future.result(), given))
+    for given, future in in_flight:
+        totals.update(count_outcomes(future.result(), given))
+    halted = halted or (stage.halted(ctx) if stage.halted else None)
+    summary: dict[str, Any] = dict(totals)
+    if halted is not None:
+        get_run_logger().warning("%s halted: %s; the clips left wait for the next run",
+                                 stage.name, halted)
+        summary["halted"] = halted
+    return summary
 
 
 def count_outcomes(results: Sequence[StageResult], given: int) -> Counter[str]:
@@ -64,6 +89,5 @@ def count_outcomes(results: Sequence[StageResult], given: int) -> Counter[str]:
 
 def passed(ledger: Ledger, clips: Sequence[Clip], stage: str) -> list[Clip]:
     """The clips whose latest attempt at `stage` is ok: the input of the next stage."""
-    latest = ledger.latest(stage, [clip.id for clip in clips])
-    return [clip for clip in clips
-            if clip.id in latest and latest[clip.id].status is Status.OK]
+    ok = set(ledger.passed(stage, [clip.id for clip in clips]))
+    return [clip for clip in clips if clip.id in ok]

@@ -191,12 +191,17 @@ def build_face_model(
     components: Annotated[int, typer.Option(help="Expression components.")] = 64,
 ) -> None:
     """Learn the open face model (landmark PCA) from every accepted face track."""
-    from model.face import OpenModelConfig, build_open_face_model
-    from stages.fitting.stage import OPEN_MODEL_FILE
+    from model.face.open_model import OpenModelConfig, build_open_face_model
+    from stages.fitting.stage import accepted_tracks
 
-    root = DataRoot(_config().home)
-    tracks = sorted(root.faces.glob("*.npz"))
-    target = out or root.models / OPEN_MODEL_FILE
+    cfg = _config()
+    root = DataRoot(cfg.home)
+    ledger = _ledger(cfg)
+    try:
+        tracks = accepted_tracks(ledger, root)
+    finally:
+        ledger.close()
+    target = out or root.open_face_model
     try:
         summary = build_open_face_model(
             tracks, target, OpenModelConfig(expression_components=components))

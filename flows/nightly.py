@@ -6,7 +6,6 @@ Wiring only: each task wraps one library call; stages themselves never import Pr
 from __future__ import annotations
 
 import contextlib
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +14,21 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
 from demo.server import serve_corpus
-from flows.batches import count_outcomes, passed, run_stage
-from flows.ingest import download_clips
+from flows.batches import passed, run_stage
+from flows.ingest import download_clips, register_sources
 from manifests.ledger import Ledger
 from manifests.ledger.export import export_manifests
 from manifests.records import Clip
 from stages.audio import stage as audio
-from stages.config import CradleConfig, load_config
-from stages.contract import StageSpec
+from stages.config import load_config
+from stages.contract import RunContext
+from stages.download import stage as download
+from stages.download.fetch import DEMO_URL
 from stages.faces import stage as faces
 from stages.fitting import stage as fitting
-from stages.fitting.config import FittingConfig
 from stages.paths import DataRoot
-from stages.shards.config import ShardsConfig
 from stages.shards.stage import build_dataset, record_clip_outcomes
-from stages.sources.stage import DEMO_URL, collect, read_audioset_csv, register_clips
+from stages.sources.stage import collect, read_audioset_csv
 
 
 class NightlyParams(BaseModel):
@@ -49,15 +48,6 @@ def open_ledger(url: str) -> None:
 
 
 @task
-def register_sources(url: str, clips: list[Clip], run_id: str) -> int:
-    ledger = Ledger(url)
-    try:
-        return len(register_clips(ledger, clips, run_id=run_id))
-    finally:
-        ledger.close()
-
-
-@task
 def prepare_demo_corpus(folder: Path, seed: int) -> Path:
     """Generates the demo corpus unless an intact one with this seed is already there."""
     from demo import generate_corpus
@@ -67,19 +57,18 @@ def prepare_demo_corpus(folder: Path, seed: int) -> Path:
 
 
 @task
-def prepare_face_model(cfg: FittingConfig, root: DataRoot, clips: list[Clip]) -> Path | None:
+def prepare_face_model(ctx: RunContext, clips: list[Clip]) -> Path | None:
     """The open face model is learnt from accepted tracks the first time it is needed."""
-    return fitting.ensure_open_model(cfg, root, clips)
+    return fitting.ensure_open_model(ctx.cfg.fitting, ctx.root, clips)
 
 
 @task
-def build_shards(url: str, root: DataRoot, cfg: ShardsConfig, dataset: str,
-                 run_id: str) -> dict[str, Any]:
+def build_shards(ctx: RunContext, dataset: str) -> dict[str, Any]:
     """Builds (or confirms) the dataset version that matches the ledger after this run."""
-    ledger = Ledger(url)
+    ledger = Ledger(ctx.ledger_url)
     try:
-        card = build_dataset(ledger, root, cfg, dataset)
-        new_clips = record_clip_outcomes(ledger, card, run_id)
+        card = build_dataset(ledger, ctx.root, ctx.cfg.shards, dataset)
+        new_clips = record_clip_outcomes(ledger, card, ctx.run_id)
     finally:
         ledger.close()
     return {"dataset": f"{card.name}@{card.version}", "shards": len(card.shards),
@@ -87,10 +76,11 @@ def build_shards(url: str, root: DataRoot, cfg: ShardsConfig, dataset: str,
 
 
 @task
-def export_run(url: str, out_dir: Path, run_id: str) -> dict[str, Path]:
-    ledger = Ledger(url)
+def export_run(ctx: RunContext) -> dict[str, Path]:
+    """The run's parquet manifests, in `runs/<run_id>/`."""
+    ledger = Ledger(ctx.ledger_url)
     try:
-        return export_manifests(ledger, out_dir, run_id=run_id)
+        return export_manifests(ledger, ctx.root.run_dir(str(ctx.run_id)), run_id=ctx.run_id)
     finally:
         ledger.close()
 
@@ -110,29 +100,26 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
         summary: dict[str, dict[str, Any]] = {}
         clips = collect(params.source_lists, cfg.sources) if params.source_lists else []
         with contextlib.ExitStack() as stack:
-            demo_url = None
+            ctx = RunContext(cfg, run_id)
             if params.demo:
                 segments = prepare_demo_corpus(root.demo, cfg.demo.seed)
                 clips += read_audioset_csv(segments, url_template=DEMO_URL, id_prefix="demo")
                 # The demo goes through the real download path: a loopback server for this run.
-                demo_url = stack.enter_context(serve_corpus(root.demo))
-                logger.info("demo corpus served at %s", demo_url)
-            added = register_sources(cfg.ledger_url, clips, run_id)
-            summary["sources"] = {"clips": len(clips), "new": added}
-            summary["download"] = download_clips(clips, cfg, cfg.ledger_url, run_id,
-                                                 demo_base_url=demo_url)
-        downloaded = passed(ledger, clips, "download")
-        curate = functools.partial(_curate, cfg=cfg, root=root, ledger=ledger, run_id=run_id)
-        summary["audio"] = curate(audio.STAGE, downloaded, cfg.audio, "audio")
-        heard = passed(ledger, downloaded, "audio")
-        summary["faces"] = curate(faces.STAGE, heard, cfg.faces, "faces")
-        tracked = passed(ledger, heard, "faces")
-        prepare_face_model(cfg.fitting, root, tracked)
-        summary["fitting"] = curate(fitting.STAGE, tracked, cfg.fitting, "fitting")
-        summary["shards"] = build_shards(cfg.ledger_url, root, cfg.shards, params.dataset,
-                                         run_id)
+                ctx = RunContext(cfg, run_id, stack.enter_context(serve_corpus(root.demo)))
+                logger.info("demo corpus served at %s", ctx.demo_base_url)
+            summary["sources"] = {"clips": len(clips), "new": register_sources(ctx, clips)}
+            summary["download"] = download_clips(clips, ctx)
+        ctx = RunContext(cfg, run_id)  # the demo server is gone; nothing after download needs it
+        downloaded = passed(ledger, clips, download.STAGE.name)
+        summary["audio"] = run_stage(audio.STAGE, downloaded, ctx)
+        heard = passed(ledger, downloaded, audio.STAGE.name)
+        summary["faces"] = run_stage(faces.STAGE, heard, ctx)
+        tracked = passed(ledger, heard, faces.STAGE.name)
+        prepare_face_model(ctx, tracked)
+        summary["fitting"] = run_stage(fitting.STAGE, tracked, ctx)
+        summary["shards"] = build_shards(ctx, params.dataset)
 
-        export_run(cfg.ledger_url, root.run_dir(run_id), run_id)
+        export_run(ctx)
         _publish(run_id, summary, ledger)
         ledger.finish_run(run_id, "completed")
         return summary
@@ -141,14 +128,6 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
         raise
     finally:
         ledger.close()
-
-
-def _curate(stage: StageSpec, clips: list[Clip], section: Any, section_name: str, *,
-            cfg: CradleConfig, root: DataRoot, ledger: Ledger, run_id: str) -> dict[str, int]:
-    """Runs one stage over the clips in batches; counts this run's outcomes by status."""
-    results = run_stage(stage, clips, section, cfg.section_hash(section_name), root,
-                        cfg.ledger_url, run_id, cfg.run.batch_size)
-    return dict(count_outcomes(results, len(clips)))
 
 
 def _publish(run_id: str, summary: dict[str, dict[str, Any]], ledger: Ledger) -> None:

@@ -15,3 +15,11 @@ class ConfigError(CradleError):
 
 class LedgerError(CradleError):
     """The ledger cannot be opened, migrated or written as asked."""
+
+
+class TransientLedgerError(LedgerError):
+    """The ledger stayed locked or its database could not be reached: the same call may pass later.
+
+    Its own class so that retry policies (the flows' batch tasks) can tell it from a write that is
+    simply wrong, which no retry will mend.
+    """

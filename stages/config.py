@@ -9,108 +9,58 @@ Precedence (highest first): values passed in code, `CRADLE_*` variables (nested 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-from sqlalchemy.engine import make_url
 
 from manifests.errors import ConfigError
-from stages.audio.config import AudioConfig
-from stages.faces.config import FacesConfig
-from stages.fitting.config import FittingConfig
-from stages.section import Section
+from manifests.ledger import safe_url
+from stages.audio.config import AudioConfig, AudioMachine
+from stages.download.config import DownloadConfig, NetworkConfig
+from stages.faces.config import FacesConfig, FacesMachine
+from stages.fitting.config import FittingConfig, FittingMachine
+from stages.section import ConfigSection
 from stages.shards.config import ShardsConfig
+from stages.sources.config import SourcesConfig
 
 DEFAULT_CONFIG_FILE = Path("cradle.yaml")
 
 
-class LedgerConfig(Section):
+class LedgerConfig(ConfigSection):
     # Empty means a SQLite file under the data root: nothing to install or start.
     url: str = ""
 
 
-class RunConfig(Section):
+class RunConfig(ConfigSection):
     # Clips per Prefect task: big enough that models load once per batch, small enough that a
     # crash loses little work and thousands of tiny tasks don't swamp the orchestrator.
     batch_size: int = Field(default=32, ge=1)
 
 
-class DemoConfig(Section):
+class DemoConfig(ConfigSection):
     # Fixed seed: the demo corpus, and so every demo result, is the same on every machine.
     seed: int = 0
 
 
-class SourcesConfig(Section):
-    # Infant vocalisation is what Cradle exists for; a name of a selection file shipped in
-    # manifests/data (`<name>.selection.yaml`) or a path to one, so selections are versioned data.
-    selection: str = "infant_vocalisation"
-    # Extra label names or MIDs to exclude on top of the selection's own (e.g. "Music"): empty,
-    # because the selection file already says what its version excludes.
-    exclude: tuple[str, ...] = ()
-    # Segments of one video closer than this merge into one clip: AudioSet's 10 s segments that
-    # touch (gap 0) describe one continuous event, and one clip avoids cutting it in two.
-    merge_gap_s: float = Field(default=0.0, ge=0)
-    # AudioSet's ontology.json (labels and their children); empty: the one beside each list, as
-    # Google ships them together. Not bundled: CC BY-SA data, downloaded with the lists.
-    ontology: Path | None = None
+class MachineConfig(ConfigSection):
+    """How this machine runs the stages: workers, threads, devices, batch sizes.
 
-
-class DownloadConfig(Section):
-    """What the download stage writes: changing any of these re-downloads every clip."""
-
-    # 30 fps is what the face tracker and the fitting stage are tuned for; constant, so frame
-    # index and time map one to one.
-    fps: float = Field(default=30.0, gt=0)
-    # 16 kHz mono is what the speech/vocalisation models (pyannote, wav2vec2-style) take.
-    sample_rate: int = Field(default=16_000, ge=8_000)
-    # 720p is ample for landmarks on a face and caps bandwidth and disk.
-    max_height: int = Field(default=720, ge=144)
-    # Fetch this much before and after the segment so the exact trim never starts mid-GOP
-    # without the frames it needs; small, so a 10 s segment is not a whole video.
-    pad_s: float = Field(default=2.0, ge=0)
-
-
-class NetworkConfig(Section):
-    """How the download stage talks to the network: changing these never re-downloads a clip.
-
-    Kept apart from `DownloadConfig` so that tuning the rate limit or adding a proxy does not
-    change the download stage's config hash.
+    Never hashed (like `network`): moving the pipeline to a bigger machine or a GPU re-judges no
+    clip. Each stage owns its part, beside its verdict settings.
     """
 
-    # Threads per batch: downloads wait on the network, not the CPU.
-    workers: int = Field(default=4, ge=1)
-    # Clip downloads started per second by all threads of the process together: gentle enough
-    # that one machine is not banned by the source.
-    requests_per_second: float = Field(default=1.0, gt=0)
-    # yt-dlp's own pause before each download and between extraction requests (seconds): off by
-    # default, the rate limit above already spaces requests.
-    sleep_interval_s: float = Field(default=0.0, ge=0)
-    max_sleep_interval_s: float = Field(default=0.0, ge=0)
-    sleep_requests_s: float = Field(default=0.0, ge=0)
-    # Transient faults (5xx, resets, timeouts) are retried this often within a run, then the
-    # clip stays `retry` for the next run.
-    retries: int = Field(default=3, ge=0)
-    # Exponential backoff: base * 2**n seconds with jitter, capped, so retries do not stampede.
-    backoff_s: float = Field(default=2.0, ge=0)
-    backoff_max_s: float = Field(default=60.0, ge=0)
-    # A stalled connection is given up after this long (seconds) instead of hanging a worker.
-    timeout_s: float = Field(default=30.0, gt=0)
-    # A Netscape cookies file for sources that need a session; a path, so the secret stays in
-    # a file and out of the configuration, logs and metrics.
-    cookies_file: Path | None = None
-    # Proxy URL, possibly with credentials: a SecretStr, masked wherever it is shown.
-    proxy: SecretStr | None = None
+    audio: AudioMachine = AudioMachine()
+    faces: FacesMachine = FacesMachine()
+    fitting: FittingMachine = FittingMachine()
 
 
 class CradleConfig(BaseSettings):
@@ -132,6 +82,7 @@ class CradleConfig(BaseSettings):
     faces: FacesConfig = FacesConfig()
     fitting: FittingConfig = FittingConfig()
     shards: ShardsConfig = ShardsConfig()
+    machine: MachineConfig = MachineConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -154,23 +105,20 @@ class CradleConfig(BaseSettings):
 
     def section_hash(self, name: str) -> str:
         """A stable hash of one section's values: equal settings, equal hash, on any machine."""
-        section = getattr(self, name)
-        if not isinstance(section, Section):
+        section = getattr(self, name, None)
+        if not isinstance(section, ConfigSection):
             raise ConfigError(f"{name!r} is not a configuration section")
-        canonical = json.dumps(section.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return section.settings_hash()
 
     def sections(self) -> list[str]:
-        return [name for name, value in self if isinstance(value, Section)]
+        return [name for name, value in self if isinstance(value, ConfigSection)]
 
     def to_display(self) -> dict[str, Any]:
         """The effective values as plain data, with secrets (database passwords) masked."""
         data = self.model_dump(mode="json")
         if self.ledger.url:
-            data["ledger"]["url"] = make_url(self.ledger.url).render_as_string(hide_password=True)
-        data["ledger"]["effective_url"] = make_url(self.ledger_url).render_as_string(
-            hide_password=True
-        )
+            data["ledger"]["url"] = safe_url(self.ledger.url)
+        data["ledger"]["effective_url"] = safe_url(self.ledger_url)
         return data
 
 

@@ -3,7 +3,7 @@
 A stage is a plain function over a batch of clips (so models load once per batch); it never
 imports Prefect. `execute_batch` applies the resume rule, runs the stage, checks that every clip
 got exactly one result, and records the results in the ledger — the same under Prefect, Dask or a
-test.
+test. `guarded` and `missing_input` are the two per-clip rules every stage shares.
 """
 
 from __future__ import annotations
@@ -13,29 +13,86 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from manifests.ledger import Attempt, Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
+from stages.config import CradleConfig
 from stages.paths import DataRoot
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 StageFn = Callable[[Sequence[Clip], Any, DataRoot], list[StageResult]]
 
 
 @dataclass(frozen=True)
+class RunContext:
+    """What every batch of one run needs: the configuration and the ledger run it belongs to."""
+
+    cfg: CradleConfig
+    run_id: str | None = None
+    demo_base_url: str | None = None  # where the demo corpus is served while a demo run lasts
+
+    @property
+    def root(self) -> DataRoot:
+        return DataRoot(self.cfg.home)
+
+    @property
+    def ledger_url(self) -> str:
+        return self.cfg.ledger_url
+
+
+@dataclass(frozen=True)
 class StageSpec:
-    """A stage as the flows see it: its name, its version and its function.
+    """A stage as the flows see it: its name, version, function and configuration section.
 
     Bump `version` whenever the stage's outputs would change for the same input and configuration;
-    the ledger then re-runs it on every clip.
+    the ledger then re-runs it on every clip. The hash of `section` is recorded with every result,
+    so a changed verdict setting re-runs exactly this stage. `settings` builds what `run` gets as
+    `cfg` (by default the section itself; stages with machine settings bundle those in too).
+    `halted` may name a reason to schedule no further batch this run (download's breaker).
+    `parallel_batches` bounds the batches in flight when the stage parallelises inside a batch.
     """
 
     name: str
     version: str
     run: StageFn
+    section: str
+    settings: Callable[[RunContext], Any] | None = None
+    halted: Callable[[RunContext], str | None] | None = None
+    parallel_batches: int | None = None
+
+    def config_hash(self, cfg: CradleConfig) -> str:
+        return cfg.section_hash(self.section)
+
+    def stage_config(self, ctx: RunContext) -> Any:
+        """What `run` gets as `cfg` in this run."""
+        return self.settings(ctx) if self.settings else getattr(ctx.cfg, self.section)
+
+
+def guarded(stage: str, clip_id: str, work: Callable[[], T]) -> T | StageResult:
+    """Runs one clip's work; an unexpected error becomes that clip's `failed` result.
+
+    One clip's bug must not lose the rest of its batch: the error's repr is kept in the metrics,
+    so nothing is swallowed.
+    """
+    try:
+        return work()
+    except Exception as e:  # kept as a value with repr(e), see above
+        log.exception("%s: clip %s failed", stage, clip_id)
+        return StageResult.from_exception(clip_id, e)
+
+
+def missing_input(clip_id: str, role: str, path: Path, root: DataRoot) -> StageResult:
+    """An earlier stage's output is gone: `retry`, the same in every stage.
+
+    Not a verdict on the clip: the earlier stage sees its output missing and runs again, and
+    then this one does too. The path is named relative to the data root (no local paths leak).
+    """
+    return StageResult(clip_id, Status.RETRY, ReasonCode.MISSING_INPUT,
+                       {"missing": role, "path": root.relative(path)})
 
 
 def outputs_present(attempt: Attempt) -> bool:
@@ -65,15 +122,8 @@ def pending(
     return [clip for clip in clips if not is_settled(latest.get(clip.id), stage, config_hash)]
 
 
-def execute_batch(
-    stage: StageSpec,
-    clips: Sequence[Clip],
-    cfg: Any,
-    config_hash: str,
-    root: DataRoot,
-    ledger: Ledger,
-    run_id: str | None = None,
-) -> list[StageResult]:
+def execute_batch(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext,
+                  ledger: Ledger) -> list[StageResult]:
     """Runs one stage on the batch's pending clips and records one attempt per clip.
 
     A stage that raises does not lose its clips: each gets a `retry` result with reason
@@ -84,19 +134,20 @@ def execute_batch(
         The results of the clips tried now: recorded ones, plus deferred ones (not recorded, so
         those clips stay pending). Clips already done are skipped and not returned.
     """
+    config_hash = stage.config_hash(ctx.cfg)
     todo = pending(ledger, clips, stage, config_hash)
     if not todo:
         return []
     started = datetime.now(UTC)
     try:
-        results = list(stage.run(todo, cfg, root))
+        results = list(stage.run(todo, stage.stage_config(ctx), ctx.root))
     except Exception as e:  # turned into values below, repr kept: nothing is swallowed
         log.exception("stage %s failed on a batch of %d clips", stage.name, len(todo))
         results = [StageResult.from_exception(clip.id, e, Status.RETRY) for clip in todo]
     results = _one_result_per_clip(stage.name, todo, results)
     ledger.record(stage.name, stage.version, config_hash,
                   [result for result in results if not result.deferred],
-                  started_at=started, run_id=run_id)
+                  started_at=started, run_id=ctx.run_id)
     return results
 
 

@@ -27,27 +27,9 @@ from torch.nn import functional as F
 from manifests.facemesh import EYE_CORNERS, LIPS
 from model.face.base import FaceModel
 from model.face.camera import camera_matrix, flip, rodrigues, similarity, so3_log
+from model.face.fit_config import FitConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Fitting hyper-parameters; units are whitened latents and inter-ocular distances (IOD)."""
-
-    iterations: int = 60  # from the linear start, tests reach their targets in 40 (PCA models)
-    lr: float = 0.05  # whitened latents move O(1); this reaches them in ~50 steps
-    pose_lr: float = 0.01  # the camera starts from a closed-form fit and needs only refining
-    lr_final: float = 0.05  # cosine decay to this fraction of lr: large steps early, fine late
-    sigma: float = 0.02  # landmark noise in IOD (≈1.2 px at 60 px IOD); robust loss scale
-    mouth_weight: float = 3.0  # lip landmarks drive the training target; weight them higher
-    temporal: float = 300.0  # Huber on Δexpression: ~6x less jitter, +2 % error (tests)
-    temporal_delta: float = 0.3  # Huber knee in prior std per frame; faster motion is kept
-    pose_temporal: float = 300.0  # the head moves smoothly; pose units (rad, IOD) are small
-    second_difference: float = 3.0  # a small Δ² term against zig-zag that Huber tolerates
-    prior: float = 1.0  # 1 = the Gaussian prior proper, against implausible faces
-    seed: int = 0  # determinism: fits are reproducible training targets
-    device: str = "auto"  # CUDA when present, else CPU
 
 
 @dataclass(frozen=True)
@@ -103,14 +85,19 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def fit_sequences(model: FaceModel, inputs: Sequence[FitInput], cfg: FitConfig) -> list[FitResult]:
-    """Fits every sequence jointly: one padded batch, one optimiser, one result per input."""
+def fit_sequences(model: FaceModel, inputs: Sequence[FitInput], cfg: FitConfig,
+                  device: str = "auto") -> list[FitResult]:
+    """Fits every sequence jointly: one padded batch, one optimiser, one result per input.
+
+    Args:
+        device: "auto" (CUDA when present, else CPU) or a torch device name.
+    """
     if not inputs:
         return []
     torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    model = model.to(device)
-    batch = _Batch.build(model, inputs, cfg, device)
+    torch_device = resolve_device(device)
+    model = model.to(torch_device)
+    batch = _Batch.build(model, inputs, cfg, torch_device)
     params = _Params.init(model, batch, cfg)
     decoder = _Decoder.build(model)
     # The fused kernel updates all six tensors in one pass; the per-tensor loop is ~10 small ops
@@ -132,7 +119,8 @@ def fit_sequences(model: FaceModel, inputs: Sequence[FitInput], cfg: FitConfig) 
         sched.step()
     with torch.inference_mode():
         final, dist = _objective(model, decoder, params, batch, cfg)  # (R,), (R, T, M)
-    log.debug("fitted %d sequences, %d frames on %s", len(inputs), int(batch.mask.sum()), device)
+    log.debug("fitted %d sequences, %d frames on %s", len(inputs), int(batch.mask.sum()),
+              torch_device)
     return _results(model, params, batch, initial, final, dist)
 
 

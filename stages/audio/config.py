@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stages.section import Section
+from stages.section import ConfigSection
 
 
-class AudioConfig(Section):
+class AudioConfig(ConfigSection):
     """Settings of `stages.audio`; its hash re-runs the stage when any of them changes."""
 
     # Empty: the weight-free path (pitch, harmonicity, steady tonal peaks). A Hugging Face id
@@ -21,8 +21,6 @@ class AudioConfig(Section):
     separation_checkpoint: str = ""
     # The environment variable holding the Hugging Face token: a secret never goes in the config.
     hf_token_env: str = "HF_TOKEN"
-    # Torch threads per process: one per core, several processes per machine, like MediaPipe.
-    torch_threads: int = Field(default=1, ge=1)
 
     # EBU R128 integrated loudness every clip is brought to: the level the review UI plays and
     # the training data sees, with headroom for cries' peaks.
@@ -82,3 +80,11 @@ class AudioConfig(Section):
             if not 0 < low < high:
                 raise ValueError(f"{name} must be (low, high) with 0 < low < high")
         return self
+
+
+class AudioMachine(ConfigSection):
+    """How this machine runs the audio stage: never changes a verdict, so never hashed."""
+
+    # Torch threads per process for the pyannote models: one per core, several processes per
+    # machine, like MediaPipe.
+    torch_threads: int = Field(default=1, ge=1)

@@ -34,8 +34,11 @@ class PyannoteModels:
     separation: Any | None  # pyannote.audio.Model whose forward returns (activity, sources)
 
     @classmethod
-    def load(cls, cfg: AudioConfig) -> PyannoteModels | None:
+    def load(cls, cfg: AudioConfig, torch_threads: int = 1) -> PyannoteModels | None:
         """Loads the configured checkpoints; None when none is configured (weight-free path).
+
+        Args:
+            torch_threads: torch threads for this process (a machine setting, `machine.audio`).
 
         Raises:
             AudioModelError: a checkpoint is missing, private without a token, or malformed.
@@ -46,7 +49,7 @@ class PyannoteModels:
         import torch
         from pyannote.audio import Inference
 
-        torch.set_num_threads(cfg.torch_threads)
+        torch.set_num_threads(torch_threads)
         segmentation = None
         if cfg.segmentation_checkpoint:
             model = _load(cfg.segmentation_checkpoint, cfg)

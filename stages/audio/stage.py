@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,41 +22,46 @@ from manifests.files import atomic_path
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.audio.activity import FrameActivity, frame_activity, frame_level_db
-from stages.audio.config import AudioConfig
+from stages.audio.config import AudioConfig, AudioMachine
 from stages.audio.pitch import FRAME_RATE
 from stages.audio.pyannote_models import PyannoteModels
 from stages.audio.scores import audio_scores, gate
 from stages.audio.separation import denoise, harmonic_mask
 from stages.audio.wav import SAMPLE_RATE, DecodeError, loudness_normalise, read_wav, write_wav
-from stages.contract import StageSpec
+from stages.contract import RunContext, StageSpec, guarded, missing_input
 from stages.paths import DataRoot
 
-__all__ = ["STAGE", "AudioConfig", "clean_clip", "run"]
+__all__ = ["STAGE", "AudioConfig", "AudioSettings", "clean_clip", "run"]
 
 log = logging.getLogger(__name__)
 
 VIDEO_FPS = 30.0  # the download stage's constant frame rate: the envelope's time base
 
 
-def run(clips: Sequence[Clip], cfg: AudioConfig, root: DataRoot) -> list[StageResult]:
+@dataclass(frozen=True)
+class AudioSettings:
+    """The stage's `cfg`: the hashed verdict settings and this machine's (unhashed) ones."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    machine: AudioMachine = field(default_factory=AudioMachine)
+
+
+def settings(ctx: RunContext) -> AudioSettings:
+    return AudioSettings(ctx.cfg.audio, ctx.cfg.machine.audio)
+
+
+def run(clips: Sequence[Clip], cfg: AudioSettings, root: DataRoot) -> list[StageResult]:
     """The stage contract: one result per clip; pyannote models load once for the batch."""
-    models = PyannoteModels.load(cfg)
-    results = []
-    for clip in clips:
-        try:
-            results.append(_one_clip(clip, cfg, root, models))
-        except Exception as e:  # becomes a failed result that keeps repr(e); nothing is lost
-            log.exception("audio stage failed on %s", clip.id)
-            results.append(StageResult.from_exception(clip.id, e))
-    return results
+    models = PyannoteModels.load(cfg.audio, cfg.machine.torch_threads)
+    return [guarded(STAGE.name, clip.id, partial(_one_clip, clip, cfg.audio, root, models))
+            for clip in clips]
 
 
 def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
               models: PyannoteModels | None) -> StageResult:
-    source = root.raw / f"{clip.id}.wav"
+    source = root.raw_audio(clip.id)
     if not source.is_file():
-        return StageResult(clip.id, Status.FAILED, ReasonCode.MISSING_INPUT,
-                           {"missing": str(source)})
+        return missing_input(clip.id, "raw audio", source, root)
     try:
         raw = read_wav(source)
     except DecodeError as e:
@@ -67,8 +74,8 @@ def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
         reason, score = failed
         return StageResult.rejected(clip.id, reason,
                                     {**metrics, "failed_score": score, "value": metrics[score]})
-    wav = write_wav(root.audio / f"{clip.id}.wav", clean)
-    envelope = root.audio / f"{clip.id}.npz"
+    wav = write_wav(root.clean_audio(clip.id), clean)
+    envelope = root.envelope(clip.id)
     with atomic_path(envelope) as tmp:
         np.savez_compressed(tmp, **video_frame_envelope(clean, activity))
     return StageResult.ok(clip.id, metrics, {"audio": wav, "envelope": envelope})
@@ -143,4 +150,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "1", run)
+STAGE = StageSpec("audio", "1", run, section="audio", settings=settings)

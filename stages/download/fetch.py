@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -24,7 +24,7 @@ from yt_dlp.utils import DownloadError, download_range_func
 
 from manifests.outcomes import ReasonCode, Status
 from manifests.records import Clip
-from stages.config import DownloadConfig, NetworkConfig
+from stages.download.config import DownloadConfig, NetworkConfig
 from stages.download.faults import DownloadFault, redact
 from stages.download.media import probe
 
@@ -36,10 +36,27 @@ _TEXT_LIMIT = 500  # provenance text is untrusted: bounded and stripped of contr
 # source costs more than the few retries (and the ledger's attempt bound) it would save.
 _CHECK_LIMIT = 64 << 20
 FILE_SCHEME = "file://"
+# Demo clips name a file of the offline demo corpus; the loopback server that `cradle run --demo`
+# starts serves them, at a base URL known only while it runs (`DownloadSettings.demo_base_url`).
+DEMO_SCHEME = "demo://"
+DEMO_URL = DEMO_SCHEME + "{ytid}.mp4"  # a url_template for the demo's AudioSet-format list
+
+
+def resolve_demo(clip: Clip, base_url: str | None) -> Clip:
+    """`demo://x.mp4` → `<base_url>x.mp4`; the clip keeps its id, so the ledger is unchanged.
+
+    Raises:
+        ValueError: a demo clip with no demo server running.
+    """
+    if not clip.url.startswith(DEMO_SCHEME):
+        return clip
+    if base_url is None:
+        raise ValueError(f"clip {clip.id} is a demo clip: no demo server is running for it")
+    return replace(clip, url=base_url.rstrip("/") + "/" + clip.url[len(DEMO_SCHEME):])
 
 
 @dataclass(frozen=True)
-class Section:
+class FetchedSection:
     """A downloaded section: where it starts in the source, what it holds, where it came from."""
 
     path: Path
@@ -48,7 +65,7 @@ class Section:
     provenance: dict[str, Any]
 
 
-def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path) -> Section:
+def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path) -> FetchedSection:
     """Downloads `[start - pad, end + pad]` of the clip's video into `work`.
 
     Raises:
@@ -77,17 +94,18 @@ def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path
     files = [Path(d["filepath"]) for d in downloads if d.get("filepath")]
     if not files or not files[0].is_file() or files[0].stat().st_size == 0:
         raise DownloadFault("yt-dlp wrote no file", Status.RETRY, ReasonCode.NETWORK_ERROR)
-    return Section(files[0], start, info.get("duration"), _provenance(info, secrets))
+    return FetchedSection(files[0], start, info.get("duration"), _provenance(info, secrets))
 
 
-def _local_section(clip: Clip) -> Section:
+def _local_section(clip: Clip) -> FetchedSection:
     """A local file needs no download (and yt-dlp cannot cut one): the whole file is the section."""
     path = Path(unquote(urlparse(clip.url).path))
     if not path.is_file():
         raise DownloadFault(f"no such file: {path.name}", Status.FAILED,
                             ReasonCode.VIDEO_UNAVAILABLE)
     duration = probe(path).duration_s
-    return Section(path, 0.0, duration, {"extractor": "local file", "title": _text(path.name, ())})
+    return FetchedSection(path, 0.0, duration,
+                          {"extractor": "local file", "title": _text(path.name, ())})
 
 
 class _Resolved(PostProcessor):

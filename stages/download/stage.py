@@ -23,12 +23,12 @@ from typing import Any
 from manifests.files import atomic_path, atomic_write_json, sha256_file
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
-from stages.config import DownloadConfig, NetworkConfig
-from stages.contract import StageSpec
+from stages.contract import RunContext, StageSpec
+from stages.download.config import DownloadConfig, NetworkConfig
 from stages.download.faults import DownloadFault, classify
-from stages.download.fetch import Section, fetch_section
+from stages.download.fetch import FetchedSection, fetch_section, resolve_demo
 from stages.download.media import normalise, probe, probe_wav
-from stages.download.throttle import CircuitBreaker, backoff_delay, shared_limiter
+from stages.download.throttle import BreakerState, CircuitBreaker, backoff_delay, shared_limiter
 from stages.paths import DataRoot
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class DownloadSettings:
     download: DownloadConfig
     network: NetworkConfig
     run_id: str
+    demo_base_url: str | None = None  # where `demo://` clips are served this run
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -56,13 +57,34 @@ def run(clips: Sequence[Clip], cfg: DownloadSettings, root: DataRoot) -> list[St
         return list(pool.map(lambda clip: download_clip(clip, cfg, root, breaker), clips))
 
 
-STAGE = StageSpec("download", "1", run)
+def settings(ctx: RunContext) -> DownloadSettings:
+    """What a batch needs: the hashed `download` section, plus `network`, which is not hashed."""
+    return DownloadSettings(ctx.cfg.download, ctx.cfg.network, ctx.run_id or "no-run",
+                            ctx.demo_base_url)
+
+
+def breaker_state(root: DataRoot, run_id: str) -> BreakerState | None:
+    """Why the run's circuit breaker opened (429, bot check), or None while it is closed."""
+    return CircuitBreaker(root.run_dir(run_id)).state()
+
+
+def halted(ctx: RunContext) -> str | None:
+    """Once the breaker is open, no further batch is scheduled: the rest wait for the next run."""
+    state = breaker_state(ctx.root, ctx.run_id) if ctx.run_id else None
+    return None if state is None else state.reason.value
+
+
+# One batch at a time: its `network.workers` threads are the stage's parallelism, and the rate
+# limit and breaker are easier on the source that way.
+STAGE = StageSpec("download", "1", run, section="download", settings=settings, halted=halted,
+                  parallel_batches=1)
 
 
 def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
                   breaker: CircuitBreaker) -> StageResult:
     """One clip, with bounded retries of transient faults; never raises for a per-clip fault."""
     net = cfg.network
+    clip = resolve_demo(clip, cfg.demo_base_url)
     limiter = shared_limiter(net.requests_per_second)
     tries: list[str] = []
     for attempt in range(net.retries + 1):
@@ -97,8 +119,8 @@ def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
 
 
 def raw_outputs(root: DataRoot, clip_id: str) -> dict[str, Path]:
-    return {"video": root.raw / f"{clip_id}.mp4", "audio": root.raw / f"{clip_id}.wav",
-            "provenance": root.raw / f"{clip_id}.json"}
+    return {"video": root.raw_video(clip_id), "audio": root.raw_audio(clip_id),
+            "provenance": root.provenance(clip_id)}
 
 
 def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot) -> dict[str, Any]:
@@ -129,7 +151,7 @@ def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot) -> d
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _judge_short(clip: Clip, section: Section, got: float, cfg: DownloadSettings) -> None:
+def _judge_short(clip: Clip, section: FetchedSection, got: float, cfg: DownloadSettings) -> None:
     """A short clip means a truncated transfer (retry) unless the source itself is short."""
     message = f"got {got:.3f} s of the {clip.duration_s:.3f} s asked for"
     source_s = section.source_duration_s

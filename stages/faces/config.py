@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from stages.section import Section
+from stages.section import ConfigSection
 
 
-class FacesConfig(Section):
+class FacesConfig(ConfigSection):
     """Thresholds of the faces stage; changing any of them re-runs it (the section is hashed)."""
 
     # Monocular fitting needs the whole face: below 97 % of the landmarks inside the frame the
@@ -58,5 +58,10 @@ class FacesConfig(Section):
     # Clips are selected by their audio label for the whole clip: when less than three quarters
     # of it shows a usable face, the face and the labelled sound too often belong apart.
     min_good_ratio: float = Field(default=0.75, ge=0, le=1)
+
+
+class FacesMachine(ConfigSection):
+    """How this machine runs the faces stage: never changes a verdict, so never hashed."""
+
     # One MediaPipe process per core (0 = all cores): MediaPipe gains little from a second thread.
     workers: int = Field(default=0, ge=0)

@@ -14,7 +14,8 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,16 +24,16 @@ from manifests.formats.facetrack import FaceTrack
 from manifests.formats.spool import discard_leftovers
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
-from stages.contract import StageSpec
+from stages.contract import RunContext, StageSpec, guarded, missing_input
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
-from stages.faces.config import FacesConfig
+from stages.faces.config import FacesConfig, FacesMachine
 from stages.faces.segments import FRAME_REASONS, Judgement, judge
 from stages.faces.video_frames import UnreadableVideo
 from stages.paths import DataRoot
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STAGE", "FacesConfig", "build_track", "run", "summary"]
+__all__ = ["STAGE", "FacesConfig", "FacesSettings", "build_track", "run", "summary"]
 
 _models: FaceModels | None = None  # one per worker process, loaded on its first clip
 
@@ -92,11 +93,12 @@ def summary(measures: FaceMeasures, judgement: Judgement) -> dict[str, Any]:
     }
 
 
-def process_clip(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> StageResult:
+def process_clip(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
     """Analyses one clip and writes its track; data problems come back as results."""
     global _models
+    video, out = root.raw_video(clip_id), root.face_track(clip_id)
     if not video.is_file():
-        return StageResult.rejected(clip_id, ReasonCode.MISSING_INPUT, {"video": str(video)})
+        return missing_input(clip_id, "raw video", video, root)
     if _models is None:
         _models = FaceModels()
     discard_leftovers(out.parent, video.stem)  # a killed earlier attempt's landmark spool
@@ -113,26 +115,34 @@ def process_clip(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> Stag
     return StageResult.ok(clip_id, metrics, {"track": path})
 
 
-def _guarded(clip_id: str, video: Path, out: Path, cfg: FacesConfig) -> StageResult:
-    try:
-        return process_clip(clip_id, video, out, cfg)
-    except Exception as e:  # one clip's bug must not lose the batch: kept as a value with repr
-        log.exception("faces: %s failed", clip_id)
-        return StageResult.from_exception(clip_id, e)
+def _guarded(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
+    """One clip in a worker process (a module-level function, so that it pickles)."""
+    return guarded(STAGE.name, clip_id, partial(process_clip, clip_id, root, cfg))
 
 
-def run(clips: Sequence[Clip], cfg: FacesConfig, root: DataRoot) -> list[StageResult]:
+@dataclass(frozen=True)
+class FacesSettings:
+    """The stage's `cfg`: the hashed verdict settings and this machine's (unhashed) ones."""
+
+    faces: FacesConfig = field(default_factory=FacesConfig)
+    machine: FacesMachine = field(default_factory=FacesMachine)
+
+
+def settings(ctx: RunContext) -> FacesSettings:
+    return FacesSettings(ctx.cfg.faces, ctx.cfg.machine.faces)
+
+
+def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[StageResult]:
     """The stage contract: one result per clip; `faces/<clip>.npz` for each accepted clip."""
     root.faces.mkdir(parents=True, exist_ok=True)
-    jobs = [(clip.id, root.raw / f"{clip.id}.mp4", root.faces / f"{clip.id}.npz", cfg)
-            for clip in clips]
-    workers = min(cfg.workers or os.cpu_count() or 1, len(jobs))
+    ids = [clip.id for clip in clips]
+    workers = min(cfg.machine.workers or os.cpu_count() or 1, len(ids))
     if workers <= 1:
-        return [_guarded(*job) for job in jobs]
+        return [_guarded(clip_id, root, cfg.faces) for clip_id in ids]
     # spawn: MediaPipe's threads make fork unsafe; each worker loads the graphs once.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(_guarded, *zip(*jobs, strict=True)))
+        return list(pool.map(_guarded, ids, [root] * len(ids), [cfg.faces] * len(ids)))
 
 
-STAGE = StageSpec("faces", "1", run)
+STAGE = StageSpec("faces", "1", run, section="faces", settings=settings)

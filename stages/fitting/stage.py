@@ -2,15 +2,17 @@
 
 Reads `faces/<clip>.npz`, fits identity and age per clip and expression and camera per frame
 (model/face/fit.py), writes `fits/<clip>.npz`. Clips of a batch are fitted together as one tensor
-problem, on the GPU when there is one. Rejections: FIT_DIVERGED (the objective did not go down or
-went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the landmarks), MISSING_INPUT (no
-track file, or no accepted segment in it).
+problem, on the GPU when there is one (`machine.fitting`). Rejections: FIT_DIVERGED (the objective
+did not go down or went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the landmarks).
+A missing track is `retry` / MISSING_INPUT, as in every stage.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +20,19 @@ import numpy as np
 
 from manifests.formats.facefit import FaceFit
 from manifests.formats.facetrack import FaceTrack
-from manifests.outcomes import ReasonCode, StageResult
+from manifests.ledger import Ledger
+from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
-from model.face import (
-    FaceModel,
-    FitInput,
-    FitResult,
-    build_open_face_model,
-    fit_sequences,
-    load_face_model,
-)
-from stages.contract import StageSpec
-from stages.fitting.config import FittingConfig
+from model.face.base import FaceModel
+from model.face.fit import FitInput, FitResult, fit_sequences
+from model.face.hdf5 import load_face_model
+from model.face.open_model import build_open_face_model
+from stages.contract import RunContext, StageSpec, guarded, missing_input
+from stages.fitting.config import FittingConfig, FittingMachine
 from stages.paths import DataRoot
 
 log = logging.getLogger(__name__)
 
-OPEN_MODEL_FILE = "open-face-model.h5"  # under root.models, written by `cradle build-face-model`
 
 
 def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip]) -> Path | None:
@@ -46,48 +44,67 @@ def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip])
     Returns:
         The model file it wrote, or None when nothing needed building.
     """
-    path = root.models / OPEN_MODEL_FILE
-    tracks = [root.faces / f"{clip.id}.npz" for clip in clips]
+    path = root.open_face_model
+    tracks = [track for clip in clips if (track := root.face_track(clip.id)).exists()]
     if cfg.face_model != "open" or path.exists() or not tracks:
         return None
-    summary = build_open_face_model([t for t in tracks if t.exists()], path)
+    summary = build_open_face_model(tracks, path)
     log.info("built the open face model from %d clips, %d frames: %s",
              summary.clips, summary.frames, path)
     return path
 
 
+def accepted_tracks(ledger: Ledger, root: DataRoot) -> list[Path]:
+    """The face tracks of every clip the faces stage accepted, where the ledger says they are."""
+    return sorted(Path(attempt.outputs.get("track", root.face_track(clip_id)))
+                  for clip_id, attempt in ledger.latest("faces").items()
+                  if attempt.status is Status.OK)
+
+
 def face_model_for(cfg: FittingConfig, root: DataRoot) -> FaceModel:
     """Loads the configured face model; raises FaceModelError (with what to do) when missing."""
     if cfg.face_model == "open":
-        return load_face_model(root.models / OPEN_MODEL_FILE)
+        return load_face_model(root.open_face_model)
     corr = Path(cfg.correspondence) if cfg.correspondence else None
     return load_face_model(Path(cfg.face_model), corr)
 
 
-def run(clips: Sequence[Clip], cfg: FittingConfig, root: DataRoot) -> list[StageResult]:
+@dataclass(frozen=True)
+class FittingSettings:
+    """The stage's `cfg`: the hashed verdict settings and this machine's (unhashed) ones."""
+
+    fitting: FittingConfig = field(default_factory=FittingConfig)
+    machine: FittingMachine = field(default_factory=FittingMachine)
+
+
+def settings(ctx: RunContext) -> FittingSettings:
+    return FittingSettings(ctx.cfg.fitting, ctx.cfg.machine.fitting)
+
+
+def run(clips: Sequence[Clip], cfg: FittingSettings, root: DataRoot) -> list[StageResult]:
     """Fits every clip's accepted segments; one result per clip."""
-    model = face_model_for(cfg, root)
+    model = face_model_for(cfg.fitting, root)
     results: dict[str, StageResult] = {}
     jobs: list[tuple[Clip, FaceTrack]] = []
     for clip in clips:
-        path = root.faces / f"{clip.id}.npz"
-        if not path.is_file():
-            results[clip.id] = StageResult.rejected(clip.id, ReasonCode.MISSING_INPUT,
-                                                    {"missing": str(path)})
-            continue
-        try:
-            track = FaceTrack.load(path)
-        except (OSError, ValueError, KeyError) as e:
-            results[clip.id] = StageResult.from_exception(clip.id, e)
-            continue
-        if not len(track.segments):
-            results[clip.id] = StageResult.rejected(clip.id, ReasonCode.MISSING_INPUT,
-                                                    {"segments": 0})
-            continue
-        jobs.append((clip, track))
-    for batch in _batches(jobs, cfg.max_batch_frames):
+        track = guarded(STAGE.name, clip.id, partial(_load_track, clip.id, root))
+        if isinstance(track, StageResult):
+            results[clip.id] = track
+        else:
+            jobs.append((clip, track))
+    for batch in _batches(jobs, cfg.machine.max_batch_frames):
         results.update(_fit_batch(model, batch, cfg, root))
     return [results[clip.id] for clip in clips]
+
+
+def _load_track(clip_id: str, root: DataRoot) -> FaceTrack | StageResult:
+    path = root.face_track(clip_id)
+    if not path.is_file():
+        return missing_input(clip_id, "face track", path, root)
+    track = FaceTrack.load(path)
+    if not len(track.segments):  # the faces stage accepts no clip without one
+        return StageResult.rejected(clip_id, ReasonCode.NO_LONG_SEGMENT, {"segments": 0})
+    return track
 
 
 def _batches(jobs: list[tuple[Clip, FaceTrack]],
@@ -104,7 +121,7 @@ def _batches(jobs: list[tuple[Clip, FaceTrack]],
     return [b for b in batches if b]
 
 
-def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: FittingConfig,
+def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: FittingSettings,
                root: DataRoot) -> dict[str, StageResult]:
     inputs = []
     for clip, track in batch:
@@ -113,11 +130,12 @@ def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: Fitti
             weights = np.repeat(track.good[start:end, None], track.landmarks.shape[1], axis=1)
             inputs.append(FitInput(track.landmarks[start:end], weights.astype(np.float32),
                                    clip.id))
-    fits = iter(fit_sequences(model, inputs, cfg.fit_config()))
+    fits = iter(fit_sequences(model, inputs, cfg.fitting.optimiser, cfg.machine.device))
     results = {}
     for clip, track in batch:
         parts = [next(fits) for _ in track.segments]
-        results[clip.id] = _judge(clip, track, parts, model.model_id, cfg, root)
+        results[clip.id] = guarded(STAGE.name, clip.id, partial(
+            _judge, clip, track, parts, model.model_id, cfg.fitting, root))
     return results
 
 
@@ -141,10 +159,10 @@ def _judge(clip: Clip, track: FaceTrack, parts: list[FitResult], model_id: str,
     if metrics["residual_iod"] is None or metrics["residual_iod"] > cfg.max_residual_iod:
         return StageResult.rejected(clip.id, ReasonCode.FIT_HIGH_RESIDUAL,
                                     {**metrics, "max_residual_iod": cfg.max_residual_iod})
-    fit = _assemble(track, parts, model_id, cfg.iterations)
+    fit = _assemble(track, parts, model_id, cfg.optimiser.iterations)
     metrics["jitter"] = float(np.mean([np.abs(np.diff(p.expression, axis=0)).mean()
                                        for p in parts if len(p.expression) > 1] or [0.0]))
-    path = fit.save(root.fits / f"{clip.id}.npz")
+    path = fit.save(root.face_fit(clip.id))
     return StageResult.ok(clip.id, metrics=metrics, outputs={"fit": path})
 
 
@@ -172,4 +190,4 @@ def _assemble(track: FaceTrack, parts: list[FitResult], model_id: str,
                    loss_final=np.array([p.loss_final for p in parts]), iterations=iterations)
 
 
-STAGE = StageSpec("fitting", "1", run)
+STAGE = StageSpec("fitting", "1", run, section="fitting", settings=settings)

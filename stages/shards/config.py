@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from stages.section import Section
+from stages.section import ConfigSection, settings_hash
 
 
-class ShardsConfig(Section):
+class ShardsConfig(ConfigSection):
     """Settings of the shards stage; each one that shapes a sample is part of every version's card.
 
     A change to `window_s`, `overlap_s`, `min_window_s`, the split ratios, `audio_format` or
@@ -63,5 +61,4 @@ class ShardsConfig(Section):
 
     def sample_hash(self) -> str:
         """A stable hash of `sample_settings`, written into every sample's metadata."""
-        canonical = json.dumps(self.sample_settings(), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return settings_hash(self.sample_settings())

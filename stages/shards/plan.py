@@ -108,11 +108,11 @@ def input_paths(clip_id: str, lineage: dict[str, Attempt], root: DataRoot) -> di
         return Path(attempt.outputs[role]) if attempt and role in attempt.outputs else default
 
     return {
-        "fit": recorded("fitting", "fit", root.fits / f"{clip_id}.npz"),
-        "track": recorded("faces", "track", root.faces / f"{clip_id}.npz"),
-        "audio": recorded("audio", "audio", root.audio / f"{clip_id}.wav"),
-        "envelope": recorded("audio", "envelope", root.audio / f"{clip_id}.npz"),
-        "video": recorded("download", "video", root.raw / f"{clip_id}.mp4"),
+        "fit": recorded("fitting", "fit", root.face_fit(clip_id)),
+        "track": recorded("faces", "track", root.face_track(clip_id)),
+        "audio": recorded("audio", "audio", root.clean_audio(clip_id)),
+        "envelope": recorded("audio", "envelope", root.envelope(clip_id)),
+        "video": recorded("download", "video", root.raw_video(clip_id)),
     }
 
 

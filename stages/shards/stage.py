@@ -10,8 +10,6 @@ damaged is rebuilt to its recorded bytes before the version is handed out.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -20,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import func, select
 
 from manifests.errors import CradleError
 from manifests.formats.dataset import DatasetCard, ShardRef, load_card, version_name, version_number
 from manifests.formats.dataset import versions as card_versions
 from manifests.formats.shard import IncompleteShardError, ShardStamp, verify_shard
 from manifests.ledger import Ledger
-from manifests.ledger.tables import ShardMemberRow, ShardRow
 from manifests.outcomes import StageResult
 from stages.paths import DataRoot
 from stages.shards.config import ShardsConfig
@@ -58,10 +54,10 @@ def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str) 
         ShardRebuildError: a damaged shard cannot be rebuilt to its recorded bytes.
         LedgerError: the ledger cannot be written.
     """
-    dataset_dir = root.shards / name
+    dataset_dir = root.dataset_dir(name)
     plan = plan_samples(ledger, root, cfg)
     current = {spec.key: spec for spec in plan.samples}
-    config_hash = settings_hash(cfg)
+    config_hash = cfg.settings_hash()
     known = card_versions(dataset_dir)
     parent = load_card(root.shards, f"{name}@{known[-1]}") if known else None
     members = _members(dataset_dir, parent) if parent else {}
@@ -99,12 +95,7 @@ def record_clip_outcomes(ledger: Ledger, card: DatasetCard, run_id: str | None =
         How many clips were recorded now.
     """
     tag = f"{card.name}@{card.version}"
-    with ledger.session() as session:
-        samples = dict(session.execute(
-            select(ShardMemberRow.clip_id, func.count())
-            .join(ShardRow, ShardRow.id == ShardMemberRow.shard_id)
-            .where(ShardRow.dataset == card.name, ShardRow.version == card.version)
-            .group_by(ShardMemberRow.clip_id)).all())
+    samples = ledger.samples_per_clip(card.name, card.version)
     latest = ledger.latest(STAGE, list(samples))
     results = [StageResult.ok(clip_id, metrics={"dataset": tag, "samples": count})
                for clip_id, count in sorted(samples.items())
@@ -112,12 +103,6 @@ def record_clip_outcomes(ledger: Ledger, card: DatasetCard, run_id: str | None =
     ledger.record(STAGE, VERSION, card.config_hash, results, started_at=datetime.now(UTC),
                   run_id=run_id)
     return len(results)
-
-
-def settings_hash(cfg: ShardsConfig) -> str:
-    """A stable hash of the settings, recorded in the card and in every sample's metadata."""
-    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _members(dataset_dir: Path, card: DatasetCard) -> dict[str, dict[str, str]]:
@@ -228,18 +213,12 @@ def _stats(plan: Plan, reused: list[ShardRef], fresh: list[ShardRef]) -> dict[st
 
 def _ledger_versions(ledger: Ledger, dataset: str) -> list[int]:
     """Versions the ledger knows, so a version name is never reused even if its folder is gone."""
-    with ledger.session() as session:
-        names = session.scalars(select(ShardRow.version).where(ShardRow.dataset == dataset)
-                                .distinct())
-        return [version_number(name) for name in names]
+    return [version_number(name) for name in ledger.dataset_versions(dataset)]
 
 
 def _record(ledger: Ledger, card: DatasetCard, dataset_dir: Path) -> None:
     """Records every shard of the version (kept ones too) with its members; idempotent."""
-    with ledger.session() as session:
-        rows = session.execute(select(ShardRow.name, ShardRow.sha256).where(
-            ShardRow.dataset == card.name, ShardRow.version == card.version)).all()
-    recorded = dict(rows)
+    recorded = ledger.shard_hashes(card.name, card.version)
     for ref in card.shards:
         if ref.path in recorded:
             if recorded[ref.path] != ref.sha256:

@@ -22,16 +22,13 @@ from manifests.errors import CradleError
 from manifests.ledger import Ledger
 from manifests.outcomes import StageResult
 from manifests.records import Clip
-from stages.config import SourcesConfig
+from stages.sources.config import SourcesConfig
 from stages.sources.ontology import Ontology, Selection, select
 
 STAGE = "sources"
 VERSION = "1"
 
 YOUTUBE_URL = "https://www.youtube.com/watch?v={ytid}"
-# Demo clips name a file of the offline demo corpus; the download stage resolves the scheme to
-# the loopback server that `cradle run --demo` starts.
-DEMO_URL = "demo://{ytid}.mp4"
 
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect import flow
@@ -11,8 +12,8 @@ from flows.batches import passed, run_stage
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult
 from manifests.testing import dummy_clips
-from stages.contract import StageSpec
-from stages.paths import DataRoot
+from stages.config import CradleConfig
+from stages.contract import RunContext, StageSpec
 
 
 def reject_every_third(clips, cfg, root):
@@ -27,16 +28,18 @@ def test_batches_cover_every_clip_once_and_feed_the_next_stage(tmp_path: Path,
     ledger = Ledger.open(url)
     clips = dummy_clips(10)
     ledger.add_clips(clips)
-    stage = StageSpec("audio", "1", reject_every_third)
+    stage = StageSpec("audio", "1", reject_every_third, "audio")
+    ctx = RunContext(CradleConfig(home=tmp_path, ledger={"url": url}, run={"batch_size": 4}),
+                     "run-1")
 
     @flow
-    def curate() -> list[StageResult]:
-        return run_stage(stage, clips, None, "h", DataRoot(tmp_path), url, "run-1", batch_size=4)
+    def curate() -> dict[str, Any]:
+        return run_stage(stage, clips, ctx)
 
-    results = curate()
-    assert sorted(r.clip_id for r in results) == sorted(c.id for c in clips)
-    # batches of 4, 4, 2: the first clip of each batch is rejected
+    # batches of 4, 4, 2: clips 0 and 3 of each batch are rejected
+    assert curate() == {"ok": 5, "rejected": 5, "skipped": 0}
     rejected = {clips[0].id, clips[3].id, clips[4].id, clips[7].id, clips[8].id}
     assert {c.id for c in passed(ledger, clips, "audio")} == {c.id for c in clips} - rejected
-    assert curate() == []  # a rerun finds nothing left to do: ok and rejected clips are settled
+    # a rerun finds nothing left to do: ok and rejected clips are settled
+    assert curate() == {"skipped": 10}
     ledger.close()

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from prefect.states import Failed
-from sqlalchemy.exc import OperationalError
 
-from manifests.errors import LedgerError
+from manifests.errors import LedgerError, TransientLedgerError
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
 from manifests.records import Clip
 from stages.config import load_config
+from stages.contract import RunContext
 from stages.download.testing import FaultServer, make_test_video, serve_faults
 
 
@@ -50,7 +50,7 @@ def test_download_clips_under_prefect_records_every_clip(isolated_home: Path, se
 
     @flow
     def ingest() -> dict:
-        return download_clips(clips, cfg, cfg.ledger_url, run_id)
+        return download_clips(clips, RunContext(cfg, run_id))
 
     assert ingest() == {"ok": 3, "failed": 1, "skipped": 0, "breaker": None}
     latest = ledger.latest("download")
@@ -80,7 +80,7 @@ def test_an_open_breaker_stops_scheduling_batches(isolated_home: Path, server: F
 
     @flow
     def ingest() -> dict:
-        return download_clips(clips, cfg, cfg.ledger_url, run_id)
+        return download_clips(clips, RunContext(cfg, run_id))
 
     summary = ingest()
     assert (summary["retry"], summary["unscheduled"]) == (1, 2)
@@ -91,7 +91,7 @@ def test_an_open_breaker_stops_scheduling_batches(isolated_home: Path, server: F
 
 
 @pytest.mark.parametrize("error, retried", [
-    (OperationalError("SELECT", {}, Exception("database is locked")), True),
+    (TransientLedgerError("ledger write failed: database is locked"), True),
     (ConnectionError("reset"), True),
     (LedgerError("clip 'x' is not in the ledger"), False),
     (ValueError("stage returned two results"), False),
@@ -100,13 +100,3 @@ def test_batch_tasks_retry_only_transient_errors(error: Exception, retried: bool
     from flows.batches import only_transient
 
     assert only_transient(None, None, Failed(data=error)) is retried
-
-
-def test_demo_urls_resolve_to_the_demo_server() -> None:
-    from flows.ingest import _resolve_demo
-
-    clip = Clip(id="demo-a-0-1000", url="demo://a.mp4", start_s=0, end_s=1)
-    resolved = _resolve_demo(clip, "http://127.0.0.1:8000/")
-    assert (resolved.id, resolved.url) == (clip.id, "http://127.0.0.1:8000/a.mp4")
-    with pytest.raises(ValueError, match="demo_base_url"):
-        _resolve_demo(clip, None)

@@ -14,15 +14,17 @@ from tests.stages.sources.test_stage import SEGMENTS
 
 
 def test_register_task_logic_runs_without_prefect(isolated_home: Path) -> None:
-    from flows.nightly import open_ledger, register_sources
+    from flows.ingest import register_sources
+    from flows.nightly import open_ledger
+    from stages.contract import RunContext
     from stages.sources.stage import read_audioset_csv
 
     Path("segments.csv").write_text(SEGMENTS)
-    url = load_config().ledger_url
-    open_ledger.fn(url)
+    cfg = load_config()
+    open_ledger.fn(cfg.ledger_url)
     clips = read_audioset_csv(Path("segments.csv"))
-    assert register_sources.fn(url, clips, "run-1") == 2
-    assert register_sources.fn(url, clips, "run-2") == 0
+    assert register_sources.fn(RunContext(cfg, "run-1"), clips) == 2
+    assert register_sources.fn(RunContext(cfg, "run-2"), clips) == 0
 
 
 @pytest.mark.slow

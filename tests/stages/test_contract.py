@@ -12,7 +12,8 @@ from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from manifests.testing import dummy_clips
-from stages.contract import StageSpec, execute_batch
+from stages.config import CradleConfig
+from stages.contract import RunContext, StageSpec, execute_batch, guarded, missing_input
 from stages.paths import DataRoot
 
 
@@ -45,33 +46,38 @@ def setup(tmp_path: Path):
     ledger.close()
 
 
+def context(root: DataRoot, **sections: Any) -> RunContext:
+    return RunContext(CradleConfig(home=root.home, **sections))
+
+
 def test_results_are_recorded_and_a_rerun_skips_finished_clips(setup) -> None:
     ledger, clips, root = setup
     fn = CountingStage()
-    stage = StageSpec("audio", "1", fn)
-    first = execute_batch(stage, clips, None, "h", root, ledger)
+    stage = StageSpec("audio", "1", fn, "audio")
+    first = execute_batch(stage, clips, context(root), ledger)
     assert [r.status for r in first] == [Status.OK, Status.REJECTED, Status.OK, Status.REJECTED]
     fn.seen.clear()
-    assert execute_batch(stage, clips, None, "h", root, ledger) == []
+    assert execute_batch(stage, clips, context(root), ledger) == []
     # A rejection is a verdict: the same stage version and configuration would repeat it.
     assert fn.seen == []
     fn.seen.clear()
-    execute_batch(stage, clips, None, "stricter thresholds", root, ledger)
+    execute_batch(stage, clips, context(root, audio={"max_gain_db": 10.0}), ledger)
     assert fn.seen == [clip.id for clip in clips]
 
 
 def test_changed_config_or_version_or_missing_output_reruns(setup) -> None:
     ledger, clips, root = setup
     fn = CountingStage()
-    execute_batch(StageSpec("audio", "1", fn), clips[:1], None, "h", root, ledger)
-    for stage, config_hash in ((StageSpec("audio", "2", fn), "h"),
-                               (StageSpec("audio", "1", fn), "other")):
+    execute_batch(StageSpec("audio", "1", fn, "audio"), clips[:1], context(root), ledger)
+    for stage, ctx in ((StageSpec("audio", "2", fn, "audio"), context(root)),
+                       (StageSpec("audio", "1", fn, "audio"),
+                        context(root, audio={"max_gain_db": 10.0}))):
         fn.seen.clear()
-        execute_batch(stage, clips[:1], None, config_hash, root, ledger)
+        execute_batch(stage, clips[:1], ctx, ledger)
         assert fn.seen == [clips[0].id]
     (root.audio / f"{clips[0].id}.txt").unlink()
     fn.seen.clear()
-    execute_batch(StageSpec("audio", "1", fn), clips[:1], None, "h", root, ledger)
+    execute_batch(StageSpec("audio", "1", fn, "audio"), clips[:1], context(root), ledger)
     assert fn.seen == [clips[0].id]
 
 
@@ -81,20 +87,22 @@ def test_a_crashing_stage_loses_no_clip(setup) -> None:
     def explode(clips, cfg, root):
         raise RuntimeError("model weights are corrupt")
 
-    execute_batch(StageSpec("faces", "1", explode), clips, None, "h", root, ledger)
+    execute_batch(StageSpec("faces", "1", explode, "faces"), clips, context(root), ledger)
     latest = ledger.latest("faces")
     assert {a.status for a in latest.values()} == {Status.RETRY}
     assert all("model weights are corrupt" in a.metrics["error"] for a in latest.values())
     assert len(latest) == len(clips)
     # retry is not settled: the next run tries the clips again
-    fixed = StageSpec("faces", "1", lambda clips, cfg, root: [StageResult.ok(c.id) for c in clips])
-    assert len(execute_batch(fixed, clips, None, "h", root, ledger)) == len(clips)
+    fixed = StageSpec("faces", "1", lambda clips, cfg, root: [StageResult.ok(c.id) for c in clips],
+                      "faces")
+    assert len(execute_batch(fixed, clips, context(root), ledger)) == len(clips)
 
 
 def test_a_clip_without_result_is_recorded_as_failed(setup) -> None:
     ledger, clips, root = setup
-    forgetful = StageSpec("faces", "1", lambda clips, cfg, root: [StageResult.ok(clips[0].id)])
-    execute_batch(forgetful, clips[:2], None, "h", root, ledger)
+    forgetful = StageSpec("faces", "1", lambda clips, cfg, root: [StageResult.ok(clips[0].id)],
+                          "faces")
+    execute_batch(forgetful, clips[:2], context(root), ledger)
     latest = ledger.latest("faces")
     assert latest[clips[0].id].status is Status.OK
     assert latest[clips[1].id].reason is ReasonCode.INTERNAL_ERROR
@@ -115,9 +123,35 @@ def test_deferred_clips_are_not_recorded_and_stay_pending(setup) -> None:
         return [StageResult.ok(clips[0].id)] + [
             StageResult.defer(clip.id, ReasonCode.RATE_LIMITED) for clip in clips[1:]]
 
-    results = execute_batch(StageSpec("download", "1", breaker_open), clips, None, "h", root,
-                            ledger)
+    stage = StageSpec("download", "1", breaker_open, "download")
+    results = execute_batch(stage, clips, context(root), ledger)
     assert [r.deferred for r in results] == [False, True, True, True]
     assert set(ledger.latest("download")) == {clips[0].id}
     counts = {(c.status, c.clips) for c in ledger.status_counts() if c.stage == "download"}
     assert counts == {("ok", 1), ("pending", 3)}
+
+
+def test_one_guard_turns_a_clips_bug_into_its_failed_result() -> None:
+    def broken() -> StageResult:
+        raise KeyError("landmarks")
+
+    result = guarded("faces", "c", broken)
+    assert isinstance(result, StageResult)
+    assert (result.status, result.reason) == (Status.FAILED, ReasonCode.INTERNAL_ERROR)
+    assert "KeyError('landmarks')" in result.metrics["error"]
+    assert guarded("faces", "c", lambda: 42) == 42
+
+
+def test_a_missing_input_is_retried_and_names_no_local_path(setup) -> None:
+    _, _, root = setup
+    result = missing_input("c", "raw audio", root.raw_audio("c"), root)
+    assert (result.status, result.reason) == (Status.RETRY, ReasonCode.MISSING_INPUT)
+    assert result.metrics == {"missing": "raw audio", "path": "raw/c.wav"}
+
+
+def test_a_run_context_pickles_for_dask_workers(setup) -> None:
+    import pickle
+
+    _, _, root = setup
+    ctx = RunContext(CradleConfig(home=root.home), "run-1", "http://127.0.0.1:9/")
+    assert pickle.loads(pickle.dumps(ctx)) == ctx

@@ -70,19 +70,6 @@ def test_a_batch_naming_an_unknown_clip_records_nothing(ledger: Ledger) -> None:
     assert ledger.attempts(known.id) == []
 
 
-def test_latest_ok_matches_version_and_config(ledger: Ledger) -> None:
-    clip = dummy_clip()
-    ledger.add_clips([clip])
-    ledger.record("audio", "1", "h1", [StageResult.ok(clip.id, outputs={"wav": "/x.wav"})],
-                  started_at=NOW)
-    ledger.record("audio", "1", "h1", [dummy_rejection(clip)], started_at=NOW)
-    found = ledger.latest_ok(clip.id, "audio", "1", "h1")
-    assert found is not None and found.attempt == 1 and found.outputs == {"wav": "/x.wav"}
-    assert ledger.latest_ok(clip.id, "audio", "2", "h1") is None
-    assert ledger.latest_ok(clip.id, "audio", "1", "h2") is None
-    assert ledger.latest("audio")[clip.id].status is Status.REJECTED
-
-
 def test_status_counts_follow_the_latest_attempt_and_count_pending(ledger: Ledger) -> None:
     clips = dummy_clips(4)
     ledger.add_clips(clips)

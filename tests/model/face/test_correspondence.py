@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.face import FaceModelError
+from model.face.base import FaceModelError
 from model.face.correspondence import load_correspondence
 
 

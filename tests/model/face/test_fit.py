@@ -8,15 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.face import (
-    FaceModel,
-    FitConfig,
-    FitInput,
-    FitResult,
-    LatentDims,
-    fit_sequences,
-    load_face_model,
-)
+from model.face.base import FaceModel, LatentDims
+from model.face.fit import FitInput, FitResult, fit_sequences
+from model.face.fit_config import FitConfig
+from model.face.hdf5 import load_face_model
 from model.face.testing import Synthetic, synthesise, write_synthetic_pca
 
 FRAMES, CLIPS = 120, 3

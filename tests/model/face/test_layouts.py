@@ -12,14 +12,10 @@ import pytest
 import torch
 
 from manifests.facemesh import APERTURE, LANDMARKS
-from model.face import (
-    FaceModelError,
-    FitConfig,
-    FitInput,
-    LatentDims,
-    fit_sequences,
-    load_face_model,
-)
+from model.face.base import FaceModelError, LatentDims
+from model.face.fit import FitInput, fit_sequences
+from model.face.fit_config import FitConfig
+from model.face.hdf5 import load_face_model
 from model.face.testing import synthesise, synthetic_pca_arrays
 
 N = 600  # vertices: more than the landmarks, so the correspondence is a real mapping

@@ -9,16 +9,11 @@ import pytest
 import torch
 
 from manifests.facemesh import APERTURE, LANDMARKS, LIPS
-from model.face import (
-    FaceModelError,
-    FitConfig,
-    FitInput,
-    LatentDims,
-    build_open_face_model,
-    fit_sequences,
-    load_face_model,
-)
-from model.face.open_model import OpenModelConfig
+from model.face.base import FaceModelError, LatentDims
+from model.face.fit import FitInput, fit_sequences
+from model.face.fit_config import FitConfig
+from model.face.hdf5 import load_face_model
+from model.face.open_model import OpenModelConfig, build_open_face_model
 from model.face.testing import synthetic_track, write_synthetic_pca
 
 

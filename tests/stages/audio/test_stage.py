@@ -9,9 +9,10 @@ import pytest
 
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
-from stages.audio.stage import STAGE, AudioConfig, run
+from stages.audio.stage import STAGE, AudioConfig, AudioSettings, run
 from stages.audio.testing import cry_in_noise, demo_mix, put_raw, raw_path
-from stages.contract import execute_batch
+from stages.config import CradleConfig
+from stages.contract import RunContext, execute_batch
 from stages.paths import DataRoot
 
 CFG = AudioConfig()
@@ -24,7 +25,7 @@ def root(tmp_path: Path) -> DataRoot:
 
 def test_a_clean_cry_is_kept_with_its_envelope(root: DataRoot) -> None:
     clip = put_raw(root, demo_mix("clean_cry"), 0)
-    [result] = run([clip], CFG, root)
+    [result] = run([clip], AudioSettings(CFG), root)
     assert result.status is Status.OK, result.metrics
     assert result.metrics["path"] == "weight_free"
     assert result.metrics["infant_ratio"] > 0.3
@@ -48,33 +49,35 @@ def test_a_clean_cry_is_kept_with_its_envelope(root: DataRoot) -> None:
 def test_each_rejection_names_its_score(root: DataRoot, audio, reason: ReasonCode,
                                         score: str) -> None:
     clip = put_raw(root, audio(), 0)
-    [result] = run([clip], CFG, root)
+    [result] = run([clip], AudioSettings(CFG), root)
     assert (result.status, result.reason) == (Status.REJECTED, reason), result.metrics
     assert result.metrics["failed_score"] == score
     assert result.metrics["value"] == result.metrics[score]
     assert not list(root.audio.glob("*.wav"))
 
 
-def test_missing_and_corrupt_input_fail(root: DataRoot) -> None:
+def test_missing_input_is_retried_and_corrupt_input_fails(root: DataRoot) -> None:
     missing = put_raw(root, demo_mix("clean_cry"), 0)
     raw_path(root, missing).unlink()
     corrupt = put_raw(root, demo_mix("clean_cry"), 1)
     raw_path(root, corrupt).write_bytes(b"RIFF not really a wave file")
-    results = run([missing, corrupt], CFG, root)
+    results = run([missing, corrupt], AudioSettings(CFG), root)
     assert [(r.status, r.reason) for r in results] == [
-        (Status.FAILED, ReasonCode.MISSING_INPUT), (Status.FAILED, ReasonCode.CORRUPT_MEDIA)]
+        (Status.RETRY, ReasonCode.MISSING_INPUT), (Status.FAILED, ReasonCode.CORRUPT_MEDIA)]
+    assert results[0].metrics["path"] == f"raw/{missing.id}.wav"  # relative: no local paths
 
 
 def test_a_second_run_writes_nothing(root: DataRoot, tmp_path: Path) -> None:
     clips = [put_raw(root, demo_mix("clean_cry"), 0), put_raw(root, demo_mix("music"), 1)]
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.add_clips(clips)
+    ctx = RunContext(CradleConfig(home=root.home, audio=CFG))
     try:
-        first = execute_batch(STAGE, clips, CFG, "h", root, ledger)
+        first = execute_batch(STAGE, clips, ctx, ledger)
         assert [r.status for r in first] == [Status.OK, Status.REJECTED]
         written = {p: p.stat().st_mtime_ns for p in root.audio.iterdir()}
         attempts = len(ledger.attempts(clips[0].id))
-        second = execute_batch(STAGE, clips[:1], CFG, "h", root, ledger)
+        second = execute_batch(STAGE, clips[:1], ctx, ledger)
         assert second == []
         assert {p: p.stat().st_mtime_ns for p in root.audio.iterdir()} == written
         assert len(ledger.attempts(clips[0].id)) == attempts
@@ -88,7 +91,7 @@ def test_demo_like_set_is_classified(root: DataRoot) -> None:
                 "adult_speech": ReasonCode.ADULT_SPEECH, "music": ReasonCode.MUSIC}
     cases = [(name, seed) for seed in range(3) for name in expected]
     clips = [put_raw(root, demo_mix(name, seed), i) for i, (name, seed) in enumerate(cases)]
-    results = run(clips, CFG, root)
+    results = run(clips, AudioSettings(CFG), root)
     truth = [expected[name] for name, _ in cases]
     predicted = [r.reason for r in results]
     f1s = []

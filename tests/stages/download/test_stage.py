@@ -14,9 +14,11 @@ from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.config import load_config
-from stages.contract import execute_batch
+from stages.contract import RunContext, execute_batch
 from stages.download.faults import classify
+from stages.download.fetch import resolve_demo
 from stages.download.stage import STAGE, DownloadSettings, run
+from stages.download.stage import settings as download_settings
 from stages.download.testing import FaultServer, make_test_video, serve_faults
 from stages.paths import DataRoot
 from stages.sources.stage import clip_for
@@ -46,12 +48,18 @@ def server(media: Path, broken: dict[str, Path]) -> Iterator[FaultServer]:
         yield state
 
 
-def settings(run_id: str = "run-1", **network: object) -> DownloadSettings:
+def context(root: DataRoot, run_id: str = "run-1", **network: object) -> RunContext:
     """Short timeouts and tiny backoff, so every fault resolves in well under a second."""
-    cfg = load_config(network={"retries": RETRIES, "backoff_s": 0.01, "backoff_max_s": 0.05,
+    cfg = load_config(home=root.home,
+                      network={"retries": RETRIES, "backoff_s": 0.01, "backoff_max_s": 0.05,
                                "timeout_s": 0.5, "requests_per_second": 1000, "workers": 8,
                                **network})
-    return DownloadSettings(cfg.download, cfg.network, run_id)
+    return RunContext(cfg, run_id)
+
+
+def settings(run_id: str = "run-1", **network: object) -> DownloadSettings:
+    """What a batch of the stage gets, for calling `run` directly."""
+    return download_settings(context(DataRoot(Path()), run_id, **network))
 
 
 def clip(server: FaultServer, fault: str, start: float = 1.5, end: float = 4.0,
@@ -172,8 +180,7 @@ def test_429_trips_the_breaker_and_the_next_run_resumes(server: FaultServer,
     root = DataRoot(tmp_path)
     clips = [clip(server, "ok"), clip(server, "429"), clip(server, "ok", start=2.0)]
     ledger = _ledger(tmp_path, clips)
-    first = execute_batch(STAGE, clips, settings("night-1", workers=1), "h", root, ledger,
-                          run_id="night-1")
+    first = execute_batch(STAGE, clips, context(root, "night-1", workers=1), ledger)
     assert [(r.status, r.reason, r.deferred) for r in first] == [
         (Status.OK, None, False), (Status.RETRY, ReasonCode.RATE_LIMITED, False),
         (Status.RETRY, ReasonCode.RATE_LIMITED, True)]
@@ -186,8 +193,7 @@ def test_429_trips_the_breaker_and_the_next_run_resumes(server: FaultServer,
 
     server.healed = True
     hits_before = server.count("ok")
-    second = execute_batch(STAGE, clips, settings("night-2", workers=1), "h", root, ledger,
-                           run_id="night-2")
+    second = execute_batch(STAGE, clips, context(root, "night-2", workers=1), ledger)
     assert [(r.clip_id, r.status) for r in second] == [(clips[1].id, Status.OK),
                                                        (clips[2].id, Status.OK)]
     assert server.count("ok") - hits_before == 2  # only the deferred clip; the done one skipped
@@ -198,9 +204,9 @@ def test_a_second_run_downloads_nothing(server: FaultServer, tmp_path: Path) -> 
     clips = [clip(server, "ok"), clip(server, "404")]
     ledger = _ledger(tmp_path, clips)
     root = DataRoot(tmp_path)
-    execute_batch(STAGE, clips, settings(), "h", root, ledger, run_id="a")
+    execute_batch(STAGE, clips, context(root, "a"), ledger)
     hits = sum(server.hits.values())
-    second = execute_batch(STAGE, clips, settings(), "h", root, ledger, run_id="b")
+    second = execute_batch(STAGE, clips, context(root, "b"), ledger)
     assert second == []  # the clip done and the permanent failure are both settled
     assert sum(server.hits.values()) == hits
     ledger.close()
@@ -251,3 +257,11 @@ def test_a_local_file_is_trimmed_without_a_download(tmp_path: Path) -> None:
     assert result.status is Status.OK, result.metrics
     streams = probe_streams(result.outputs["video"])
     assert abs(float(streams["video"]["duration"]) - 3.0) <= 1 / 30 + 1e-6
+
+
+def test_demo_urls_resolve_to_the_demo_server() -> None:
+    clip = Clip(id="demo-a-0-1000", url="demo://a.mp4", start_s=0, end_s=1)
+    resolved = resolve_demo(clip, "http://127.0.0.1:8000/")
+    assert (resolved.id, resolved.url) == (clip.id, "http://127.0.0.1:8000/a.mp4")
+    with pytest.raises(ValueError, match="no demo server"):
+        resolve_demo(clip, None)

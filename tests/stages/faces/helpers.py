@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from manifests.outcomes import ReasonCode
-from stages.config import DownloadConfig
+from stages.download.config import DownloadConfig
 from stages.download.media import normalise, probe
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
 from stages.faces.config import FacesConfig

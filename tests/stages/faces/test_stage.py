@@ -11,7 +11,8 @@ from manifests.formats.facetrack import FaceTrack
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
 from manifests.testing import dummy_clip
-from stages.contract import execute_batch
+from stages.config import CradleConfig
+from stages.contract import RunContext, execute_batch
 from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
 from stages.faces.pose import derive_template, load_template
@@ -24,12 +25,13 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
     root = DataRoot(tmp_path / "home").create()
     clips = [dummy_clip(0), dummy_clip(1), dummy_clip(2), dummy_clip(3)]
     for clip, name in zip(clips, ["clean_cry", "no_face", "corrupt_empty"], strict=False):
-        shutil.copy(corpus / f"{name}.mp4", root.raw / f"{clip.id}.mp4")
+        shutil.copy(corpus / f"{name}.mp4", root.raw_video(clip.id))
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.add_clips(clips)
+    ctx = RunContext(CradleConfig(home=root.home))
     # What a kill during an earlier attempt leaves: a landmark spool that was never finished.
     (root.faces / f".tmp-{clips[0].id}-0123456789ab.rows").write_bytes(b"\0" * 5736)
-    first = {r.clip_id: r for r in execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger)}
+    first = {r.clip_id: r for r in execute_batch(STAGE, clips, ctx, ledger)}
     ok = first[clips[0].id]
     assert ok.status is Status.OK and ok.metrics["segments"] == 1
     track = FaceTrack.load(ok.outputs["track"])
@@ -37,11 +39,14 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
     assert {"coverage", "yaw_deg", "occlusion", "face_size_px"} <= set(track.qc)
     assert first[clips[1].id].reason is ReasonCode.FACE_NOT_FOUND
     assert first[clips[2].id].reason is ReasonCode.CORRUPT_MEDIA
-    assert first[clips[3].id].reason is ReasonCode.MISSING_INPUT
+    missing = first[clips[3].id]
+    assert (missing.status, missing.reason) == (Status.RETRY, ReasonCode.MISSING_INPUT)
     # The landmark spools of every clip, kept, rejected or killed before, are gone afterwards.
     assert [p.name for p in root.faces.iterdir()] == [f"{clips[0].id}.npz"]
     written = {p: p.stat().st_mtime_ns for p in root.faces.iterdir()}
-    assert execute_batch(STAGE, clips, FacesConfig(), "h", root, ledger) == []
+    # Only the clip whose video is missing is tried again (it may come back); nothing is rewritten.
+    again = execute_batch(STAGE, clips, ctx, ledger)
+    assert [(r.clip_id, r.status) for r in again] == [(clips[3].id, Status.RETRY)]
     assert {p: p.stat().st_mtime_ns for p in root.faces.iterdir()} == written
 
 

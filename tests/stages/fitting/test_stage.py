@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,15 @@ from manifests.formats.facefit import FaceFit
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
 from manifests.testing import dummy_clips
-from model.face import LatentDims, build_open_face_model, load_face_model
+from model.face.base import LatentDims
+from model.face.fit_config import FitConfig
+from model.face.hdf5 import load_face_model
+from model.face.open_model import build_open_face_model
 from model.face.testing import synthetic_track, write_synthetic_pca
-from stages.contract import execute_batch
-from stages.fitting.stage import OPEN_MODEL_FILE, STAGE, FittingConfig, run
+from stages.config import CradleConfig
+from stages.contract import RunContext, execute_batch
+from stages.fitting.config import FittingConfig
+from stages.fitting.stage import STAGE, FittingSettings, run
 from stages.paths import DataRoot
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
 
@@ -23,15 +29,20 @@ SEGMENTS = ((0, 25), (30, 60))
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[DataRoot, FittingConfig, list]:
+def setup(tmp_path: Path) -> tuple[DataRoot, FittingSettings, list]:
     root = DataRoot(tmp_path / "home").create()
     model_path = write_synthetic_pca(tmp_path / "synthetic.h5", LatentDims(4, 12, 0))
     model = load_face_model(model_path)
     clips = dummy_clips(3)
     for seed, clip in enumerate(clips):
         track, _ = synthetic_track(model, FRAMES, seed=seed, segments=SEGMENTS)
-        track.save(root.faces / f"{clip.id}.npz")
-    return root, FittingConfig(face_model=str(model_path), iterations=30), clips
+        track.save(root.face_track(clip.id))
+    fitting = FittingConfig(face_model=str(model_path), optimiser=FitConfig(iterations=30))
+    return root, FittingSettings(fitting), clips
+
+
+def with_fitting(cfg: FittingSettings, **changes: object) -> FittingSettings:
+    return replace(cfg, fitting=cfg.fitting.model_copy(update=changes))
 
 
 def test_tracks_become_fits_with_the_right_shapes(setup) -> None:
@@ -43,29 +54,29 @@ def test_tracks_become_fits_with_the_right_shapes(setup) -> None:
     assert fit.rotation.shape == (FRAMES, 3, 3) and fit.translation.shape == (FRAMES, 2)
     assert np.isnan(fit.expression[25:30]).all() and np.isfinite(fit.expression[:25]).all()
     assert fit.model_id == results[0].metrics["model_id"] == load_face_model(
-        Path(cfg.face_model)).model_id
+        Path(cfg.fitting.face_model)).model_id
     assert results[0].metrics["residual_px_mean"] < 2.0
     assert np.nanmax(fit.residual_px) < 4.0
 
 
 def test_the_open_model_is_found_under_the_data_root(setup) -> None:
     root, cfg, clips = setup
-    build_open_face_model(sorted(root.faces.glob("*.npz")), root.models / OPEN_MODEL_FILE)
-    results = run(clips[:1], cfg.model_copy(update={"face_model": "open"}), root)
+    build_open_face_model(sorted(root.faces.glob("*.npz")), root.open_face_model)
+    results = run(clips[:1], with_fitting(cfg, face_model="open"), root)
     assert results[0].status is Status.OK
 
 
-def test_a_missing_track_is_missing_input(setup) -> None:
+def test_a_missing_track_is_missing_input_and_retried(setup) -> None:
     root, cfg, clips = setup
-    (root.faces / f"{clips[1].id}.npz").unlink()
+    root.face_track(clips[1].id).unlink()
     results = run(clips, cfg, root)
     assert results[1].reason is ReasonCode.MISSING_INPUT
-    assert [r.status for r in results] == [Status.OK, Status.REJECTED, Status.OK]
+    assert [r.status for r in results] == [Status.OK, Status.RETRY, Status.OK]
 
 
 def test_a_face_the_model_cannot_explain_is_high_residual(setup) -> None:
     root, cfg, clips = setup
-    path = root.faces / f"{clips[0].id}.npz"
+    path = root.face_track(clips[0].id)
     with np.load(path) as data:
         arrays = dict(data)
     shuffled = np.random.default_rng(0).permutation(arrays["landmarks"].shape[1])
@@ -73,13 +84,14 @@ def test_a_face_the_model_cannot_explain_is_high_residual(setup) -> None:
     np.savez_compressed(path, **arrays)
     result = run(clips[:1], cfg, root)[0]
     assert result.reason is ReasonCode.FIT_HIGH_RESIDUAL
-    assert result.metrics["residual_iod"] > cfg.max_residual_iod
-    assert not (root.fits / f"{clips[0].id}.npz").exists()
+    assert result.metrics["residual_iod"] > cfg.fitting.max_residual_iod
+    assert not root.face_fit(clips[0].id).exists()
 
 
 def test_a_runaway_optimiser_is_diverged(setup) -> None:
     root, cfg, clips = setup
-    result = run(clips[:1], cfg.model_copy(update={"lr": 1e4, "pose_lr": 1e4}), root)[0]
+    runaway = FitConfig(iterations=30, lr=1e4, pose_lr=1e4)
+    result = run(clips[:1], with_fitting(cfg, optimiser=runaway), root)[0]
     assert result.reason is ReasonCode.FIT_DIVERGED
     final, initial = result.metrics["loss_final"][0], result.metrics["loss_initial"][0]
     assert final is None or final > initial
@@ -90,18 +102,22 @@ def test_a_second_run_writes_nothing(setup, tmp_path: Path) -> None:
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     try:
         ledger.add_clips(clips)
-        first = execute_batch(STAGE, clips, cfg, "h", root, ledger)
+        ctx = RunContext(CradleConfig(home=root.home, fitting=cfg.fitting))
+        first = execute_batch(STAGE, clips, ctx, ledger)
         assert [r.status for r in first] == [Status.OK] * 3
         stamps = {p: p.stat().st_mtime_ns for p in root.fits.iterdir()}
-        assert execute_batch(STAGE, clips, cfg, "h", root, ledger) == []
+        assert execute_batch(STAGE, clips, ctx, ledger) == []
         assert {p: p.stat().st_mtime_ns for p in root.fits.iterdir()} == stamps
     finally:
         ledger.close()
 
 
-def test_config_section_defaults_equal_the_fitters() -> None:
-    from dataclasses import asdict
-
-    from model.face import FitConfig
-
-    assert asdict(FittingConfig().fit_config()) == asdict(FitConfig())
+def test_machine_settings_leave_the_fitting_hash_alone() -> None:
+    """A new machine (a GPU, bigger batches) must not re-fit every clip."""
+    plain = CradleConfig()
+    moved = CradleConfig(machine={"fitting": {"device": "cuda", "max_batch_frames": 10},
+                                  "faces": {"workers": 8}, "audio": {"torch_threads": 4}})
+    assert [moved.section_hash(s) for s in ("audio", "faces", "fitting")] == [
+        plain.section_hash(s) for s in ("audio", "faces", "fitting")]
+    assert CradleConfig(fitting={"optimiser": {"lr": 0.1}}).section_hash("fitting") != (
+        plain.section_hash("fitting"))

@@ -58,8 +58,8 @@ def write_inputs(root: DataRoot, clip: Clip, frames: int = 60,
                   iterations=10)
     samples = round(frames / FPS * RATE)
     audio = (0.1 * rng.standard_normal(samples)).clip(-1, 1)
-    paths = {"track": root.faces / f"{clip.id}.npz", "fit": root.fits / f"{clip.id}.npz",
-             "audio": root.audio / f"{clip.id}.wav", "envelope": root.audio / f"{clip.id}.npz"}
+    paths = {"track": root.face_track(clip.id), "fit": root.face_fit(clip.id),
+             "audio": root.clean_audio(clip.id), "envelope": root.envelope(clip.id)}
     track.save(paths["track"])
     fit.save(paths["fit"])
     sf.write(paths["audio"], audio, RATE, subtype="PCM_16", format="WAV")

@@ -15,11 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from sqlalchemy import func, select
 
 from manifests.formats.dataset import CARD
 from manifests.formats.shard import IncompleteShardError, done_path, manifest_path, verify_shard
-from manifests.ledger.tables import ShardRow
 from stages.shards.config import ShardsConfig
 from stages.shards.plan import plan_samples, windows
 from stages.shards.split import split_of
@@ -71,9 +69,8 @@ def test_new_clips_make_a_new_version_that_keeps_the_old_shards(tmp_path: Path) 
     assert new and all(s.origin == "v0002" for s in new)
     assert v2.samples == v1.samples + sum(s.samples for s in new)
     assert v2.stats["shards_kept"] == len(v1.shards)
-    with ledger.session() as session:
-        per_version = dict(session.execute(select(ShardRow.version, func.count())
-                                           .group_by(ShardRow.version)).all())
+    per_version = {version: len(ledger.shard_hashes("infant", version))
+                   for version in ledger.dataset_versions("infant")}
     assert per_version == {"v0001": len(v1.shards), "v0002": len(v2.shards)}
 
 
@@ -156,7 +153,7 @@ def test_clips_not_fitted_are_left_out_and_missing_inputs_are_reported(tmp_path:
     good, rejected, lost = clips_of(3)
     add_curated(ledger, root, [good, lost])
     add_curated(ledger, root, [rejected], fitting_ok=False)
-    (root.fits / f"{lost.id}.npz").unlink()
+    root.face_fit(lost.id).unlink()
     card = build_dataset(ledger, root, SMALL, "infant")
     assert card.stats["clips"] == 1
     assert list(card.stats["skipped_clips"]) == [lost.id]
@@ -215,7 +212,7 @@ def test_video_is_included_only_when_asked_and_reproducibly(tmp_path: Path) -> N
     add_curated(ledger, root, [clip])
     subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc=size=64x48:rate=30:duration=2", "-pix_fmt", "yuv420p",
-                    str(root.raw / f"{clip.id}.mp4")], check=True)
+                    str(root.raw_video(clip.id))], check=True)
     cfg = SMALL.model_copy(update={"include_video": True})
     card = build_dataset(ledger, root, cfg, "with-video")
     tar = root.shards / "with-video" / card.shards[0].path

@@ -171,7 +171,7 @@ def test_overlapping_and_touching_segments_of_a_video_merge() -> None:
 def test_collect_selects_merges_and_keeps_url_lists_whole(shared: Path, tmp_path: Path) -> None:
     import shutil
 
-    from stages.config import SourcesConfig
+    from stages.sources.config import SourcesConfig
     from stages.sources.stage import collect
 
     audioset = tmp_path / "audioset"

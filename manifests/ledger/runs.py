@@ -1,0 +1,44 @@
+"""Runs: one row per flow run, so every attempt and export names the run that made it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from manifests.ledger.store import LedgerStore
+from manifests.ledger.tables import RunRow
+
+
+class RunQueries(LedgerStore):
+    """Opening, closing and finding runs."""
+
+    def start_run(self, flow: str, params: dict[str, Any] | None = None) -> str:
+        """Opens a run record and returns its id (time-ordered, so ids sort by start)."""
+        now = datetime.now(UTC)
+        run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self._write(
+            lambda s: s.add(RunRow(id=run_id, flow=flow, params=params or {}, status="running",
+                                   started_at=now))
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "completed") -> None:
+        self._write(
+            lambda s: s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .values(status=status, finished_at=datetime.now(UTC))
+            )
+        )
+
+    def run_status(self, run_id: str) -> str | None:
+        """`running`, `completed` or `crashed`; None for an unknown run."""
+        with self.session() as session:
+            return session.scalar(select(RunRow.status).where(RunRow.id == run_id))
+
+    def latest_run_id(self) -> str | None:
+        with self.session() as session:
+            return session.scalar(select(RunRow.id).order_by(RunRow.started_at.desc()).limit(1))

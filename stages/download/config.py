@@ -1,0 +1,56 @@
+"""The download stage's settings: what it writes (hashed) and how it uses the network (not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from stages.section import ConfigSection
+
+
+class DownloadConfig(ConfigSection):
+    """What the download stage writes: changing any of these re-downloads every clip."""
+
+    # 30 fps is what the face tracker and the fitting stage are tuned for; constant, so frame
+    # index and time map one to one.
+    fps: float = Field(default=30.0, gt=0)
+    # 16 kHz mono is what the speech/vocalisation models (pyannote, wav2vec2-style) take.
+    sample_rate: int = Field(default=16_000, ge=8_000)
+    # 720p is ample for landmarks on a face and caps bandwidth and disk.
+    max_height: int = Field(default=720, ge=144)
+    # Fetch this much before and after the segment so the exact trim never starts mid-GOP
+    # without the frames it needs; small, so a 10 s segment is not a whole video.
+    pad_s: float = Field(default=2.0, ge=0)
+
+
+class NetworkConfig(ConfigSection):
+    """How the download stage talks to the network: changing these never re-downloads a clip.
+
+    Kept apart from `DownloadConfig` so that tuning the rate limit or adding a proxy does not
+    change the download stage's config hash.
+    """
+
+    # Threads per batch: downloads wait on the network, not the CPU.
+    workers: int = Field(default=4, ge=1)
+    # Clip downloads started per second by all threads of the process together: gentle enough
+    # that one machine is not banned by the source.
+    requests_per_second: float = Field(default=1.0, gt=0)
+    # yt-dlp's own pause before each download and between extraction requests (seconds): off by
+    # default, the rate limit above already spaces requests.
+    sleep_interval_s: float = Field(default=0.0, ge=0)
+    max_sleep_interval_s: float = Field(default=0.0, ge=0)
+    sleep_requests_s: float = Field(default=0.0, ge=0)
+    # Transient faults (5xx, resets, timeouts) are retried this often within a run, then the
+    # clip stays `retry` for the next run.
+    retries: int = Field(default=3, ge=0)
+    # Exponential backoff: base * 2**n seconds with jitter, capped, so retries do not stampede.
+    backoff_s: float = Field(default=2.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    # A stalled connection is given up after this long (seconds) instead of hanging a worker.
+    timeout_s: float = Field(default=30.0, gt=0)
+    # A Netscape cookies file for sources that need a session; a path, so the secret stays in
+    # a file and out of the configuration, logs and metrics.
+    cookies_file: Path | None = None
+    # Proxy URL, possibly with credentials: a SecretStr, masked wherever it is shown.
+    proxy: SecretStr | None = None
