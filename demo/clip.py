@@ -188,7 +188,7 @@ def _record(truth: dict[str, list], posed: np.ndarray | None, pose: fc.Pose) -> 
                                            / face_h), 4))
     lo, hi = posed[:, :2].min(0), posed[:, :2].max(0)
     truth["face_box"].append([round(float(c), 1) for c in (*lo, *hi)])
-    mouth = posed[list(fc.INNER_MOUTH), :2].mean(0)
+    mouth = posed[list(fc.INNER_LIPS), :2].mean(0)
     truth["mouth_xy"].append([round(float(c), 1) for c in mouth])
 
 

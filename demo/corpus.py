@@ -145,7 +145,7 @@ def _index(out_dir: Path, seed: int) -> dict[str, Any]:
         clips.append({"name": v.name, "files": files, "expected": v.expected(),
                       "duration_s": v.duration_s,
                       "sha256": {f: sha256_file(out_dir / f) for f in files}})
-    return {"generator": "cradle.stages.demo", "version": GENERATOR_VERSION, "seed": seed,
+    return {"generator": "cradle.demo", "version": GENERATOR_VERSION, "seed": seed,
             "segments": SEGMENTS_NAME, "clips": clips}
 
 

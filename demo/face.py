@@ -16,22 +16,20 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from manifests import facemesh
+from manifests.facemesh import (
+    CHIN,
+    EYES,
+    FOREHEAD,
+    INNER_LIPS,
+    LANDMARKS,
+    LOWER_LIP,
+    UPPER_LIP,
+)
+
 log = logging.getLogger(__name__)
 
-# MediaPipe FaceMesh indices (refined topology, 478 points).
-UPPER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 78, 191, 80, 81, 82, 13, 312, 311,
-             310, 415, 308)
-LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
-INNER_MOUTH = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
-               88, 95)  # the inner lip contour, in drawing order
-MOUTH_CORNERS = (61, 291, 78, 308)
-EYES = (
-    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246, *range(468, 473)),
-    (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466,
-     *range(473, 478)),
-)
-FOREHEAD, CHIN = 10, 152
-N_LANDMARKS = 478
+MOUTH_CORNERS = (*facemesh.MOUTH_CORNERS, *facemesh.INNER_MOUTH_CORNERS)  # all move with the jaw
 
 PHOTOS = ("astronaut", "grace_hopper")  # face photos shipped by scikit-image and matplotlib
 
@@ -232,8 +230,8 @@ def render(scene: Scene, pose: Pose) -> tuple[np.ndarray, np.ndarray | None]:
     posed = pose_landmarks(scene, pose)
     src_pts = np.vstack([scene.landmarks[:, :2], mesh.inner, mesh.outer])
     dst_pts = np.vstack([posed[:, :2], mesh.outer])
-    canvas = _warp(scene.canvas, src_pts, dst_pts, posed[:N_LANDMARKS, 2], mesh)
-    dst = posed[:N_LANDMARKS]
+    canvas = _warp(scene.canvas, src_pts, dst_pts, posed[:LANDMARKS, 2], mesh)
+    dst = posed[:LANDMARKS]
     _paint_mouth(canvas, scene.landmarks, dst, pose.jaw)
     if pose.occluder:
         draw_occluder(canvas, dst, pose.occluder, scene.landmarks)
@@ -283,7 +281,7 @@ def _paint_mouth(canvas: np.ndarray, base: np.ndarray, dst: np.ndarray, jaw: flo
     alpha = float(np.clip(jaw * 5, 0, 1))
     if alpha <= 0:
         return
-    poly = np.round(dst[list(INNER_MOUTH), :2] * 16).astype(np.int32)
+    poly = np.round(dst[list(INNER_LIPS), :2] * 16).astype(np.int32)
     x0, y0 = (poly.min(0) >> 4) - 6
     x1, y1 = (poly.max(0) >> 4) + 7
     patch = canvas[y0:y1, x0:x1].astype(np.float32)
@@ -300,7 +298,7 @@ def _paint_mouth(canvas: np.ndarray, base: np.ndarray, dst: np.ndarray, jaw: flo
 def draw_occluder(canvas: np.ndarray, lm: np.ndarray, kind: str,
                   base: np.ndarray | None = None) -> None:
     """Draws a hand or a pacifier over the mouth (landmarks `lm` in canvas pixels)."""
-    mouth = lm[list(INNER_MOUTH), :2].mean(0)
+    mouth = lm[list(INNER_LIPS), :2].mean(0)
     face_w = np.ptp(lm[:, 0])
     layer = np.zeros_like(canvas)
     mask = np.zeros(canvas.shape[:2], np.uint8)

@@ -1,6 +1,6 @@
 """`cradle datasets`: list the training datasets, show one version's card, diff two versions.
 
-Each command reads cards and manifests through `stages.shards_report` and only formats them.
+Each command reads cards and manifests through `stages.shards.report` and only formats them.
 """
 
 from __future__ import annotations

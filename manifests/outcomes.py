@@ -6,7 +6,7 @@ reads the same everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -146,9 +146,6 @@ class StageResult:
                        reason: ReasonCode = ReasonCode.INTERNAL_ERROR) -> StageResult:
         """Turns an unexpected per-clip error into a value, keeping its repr for the ledger."""
         return cls(clip_id, status, reason, {"error": repr(error)})
-
-    def with_metrics(self, **metrics: Any) -> StageResult:
-        return replace(self, metrics={**self.metrics, **metrics})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -5,7 +5,7 @@ Records are plain, frozen data: paths and metadata, never arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -36,12 +36,6 @@ class Clip:
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
-
-    def with_labels(self, labels: tuple[str, ...]) -> Clip:
-        return replace(self, labels=tuple(labels))
-
-    def with_meta(self, **meta: Any) -> Clip:
-        return replace(self, meta={**self.meta, **meta})
 
     def to_dict(self) -> dict[str, Any]:
         return {

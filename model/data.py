@@ -24,11 +24,18 @@ import webdataset as wds
 from torch.utils.data import DataLoader
 
 from manifests.formats.dataset import load_card
+from manifests.formats.sample import (
+    AUDIO_FORMATS,
+    METADATA,
+    PER_CLIP,
+    PER_FRAME,
+    array_member,
+    audio_member,
+    check_format,
+)
 from manifests.formats.shard import verify_shard
 
 log = logging.getLogger(__name__)
-
-ARRAYS = ("expression", "rotation", "translation", "scale", "landmarks", "vad")  # (T, ...) each
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,12 @@ def shard_paths(shards_dir: Path, dataset: str, split: str | None = "train") -> 
 
     Raises:
         DatasetNotFound: no such dataset or version.
+        SampleFormatError: the version was written in a sample format this code cannot read.
         IncompleteShardError: a shard is missing, truncated, changed or lacks its done marker;
             `build_dataset` rebuilds it.
     """
     card = load_card(shards_dir, dataset)
+    check_format(card.sample_format, f"{card.name}@{card.version}")
     dataset_dir = shards_dir / card.name
     refs = [ref for ref in card.shards if split in (None, ref.split)]
     for ref in refs:
@@ -105,9 +114,9 @@ def to_window(sample: dict[str, Any], cfg: ReaderConfig) -> dict[str, Any]:
         (T, 3, 3); translation (T, 2); scale (T,); landmarks (T, 478, 3); vad (T, 4);
         identity (I,); age (A,); mask (T,) bool, true on real frames; key and clip_id strings.
     """
-    meta = json.loads(sample["json"])
-    arrays = {name: np.load(io.BytesIO(sample[f"{name}.npy"])) for name in ARRAYS}
-    audio_field = "audio.wav" if "audio.wav" in sample else "audio.flac"
+    meta = json.loads(sample[METADATA])
+    arrays = {name: np.load(io.BytesIO(sample[array_member(name)])) for name in PER_FRAME}
+    audio_field = next(audio_member(f) for f in AUDIO_FORMATS if audio_member(f) in sample)
     audio, rate = sf.read(io.BytesIO(sample[audio_field]), dtype="float32")
     frames, target = meta["frames"], cfg.frames
     offset = 0
@@ -119,8 +128,8 @@ def to_window(sample: dict[str, Any], cfg: ReaderConfig) -> dict[str, Any]:
                            for name, values in arrays.items()}
     out["audio"] = torch.from_numpy(_fit(audio, first, length))  # (S,)
     out["mask"] = torch.arange(target) < (frames - offset)  # (T,)
-    for name in ("identity", "age"):
-        out[name] = torch.from_numpy(np.load(io.BytesIO(sample[f"{name}.npy"])))
+    for name in PER_CLIP:
+        out[name] = torch.from_numpy(np.load(io.BytesIO(sample[array_member(name)])))
     out["key"], out["clip_id"] = meta["key"], meta["clip_id"]
     return out
 

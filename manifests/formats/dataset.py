@@ -17,6 +17,7 @@ from typing import Any
 
 from manifests.errors import CradleError
 from manifests.files import atomic_write_json
+from manifests.formats.sample import SAMPLE_FORMAT
 
 CARD = "dataset.json"
 CARD_FORMAT = 1
@@ -67,6 +68,7 @@ class DatasetCard:
     config_hash: str
     shards: tuple[ShardRef, ...]
     stats: dict[str, Any] = field(default_factory=dict)
+    sample_format: int = SAMPLE_FORMAT  # how each sample's members are laid out (formats.sample)
 
     @property
     def samples(self) -> int:
@@ -78,14 +80,17 @@ class DatasetCard:
     def to_dict(self) -> dict[str, Any]:
         return {"format": CARD_FORMAT, "name": self.name, "version": self.version,
                 "parent": self.parent, "config": self.config, "config_hash": self.config_hash,
-                "shards": [shard.to_dict() for shard in self.shards], "stats": self.stats}
+                "shards": [shard.to_dict() for shard in self.shards], "stats": self.stats,
+                "sample_format": self.sample_format}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetCard:
         return cls(name=data["name"], version=data["version"], parent=data.get("parent"),
                    config=dict(data["config"]), config_hash=data["config_hash"],
                    shards=tuple(ShardRef.from_dict(s) for s in data["shards"]),
-                   stats=dict(data.get("stats") or {}))
+                   stats=dict(data.get("stats") or {}),
+                   # Cards written before the field existed hold the first format.
+                   sample_format=int(data.get("sample_format", 1)))
 
     def save(self, dataset_dir: Path) -> Path:
         return atomic_write_json(dataset_dir / self.version / CARD, self.to_dict())

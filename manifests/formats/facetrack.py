@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from manifests.facemesh import LANDMARKS
 from manifests.files import atomic_save_npz, load_npz
 
-LANDMARKS = 478  # MediaPipe FaceMesh with refine_landmarks=True (468 + 10 iris points)
 FORMAT_VERSION = 1
 
 

@@ -34,11 +34,6 @@ class RunQueries(LedgerStore):
             )
         )
 
-    def run_status(self, run_id: str) -> str | None:
-        """`running`, `completed` or `crashed`; None for an unknown run."""
-        with self.session() as session:
-            return session.scalar(select(RunRow.status).where(RunRow.id == run_id))
-
     def latest_run_id(self) -> str | None:
         with self.session() as session:
             return session.scalar(select(RunRow.id).order_by(RunRow.started_at.desc()).limit(1))

@@ -63,20 +63,9 @@ def camera_matrix(omega: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """The scaled orthographic camera (..., 2, 3) from axis-angle (..., 3) and log scale (..., 1).
 
     `camera_matrix(...) @ points` with coordinate-major points (..., 3, M) projects M points in
-    one small matmul per frame; `project` is the same map for point-major (..., M, 3) points.
+    one small matmul per frame.
     """
     return torch.exp(log_scale)[..., None] * rodrigues(omega)[..., :2, :]  # (..., 2, 3)
-
-
-def project(points: torch.Tensor, omega: torch.Tensor, log_scale: torch.Tensor,
-            trans: torch.Tensor) -> torch.Tensor:
-    """Scaled orthographic projection of model points (..., M, 3) to the image plane (..., M, 2).
-
-    Args:
-        omega: (..., 3) axis-angle; log_scale: (..., 1); trans: (..., 2).
-    """
-    proj = camera_matrix(omega, log_scale)  # (..., 2, 3): orthographic drops the depth row
-    return points @ proj.transpose(-1, -2) + trans[..., None, :]  # (..., M, 2)
 
 
 def flip(points: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from manifests.facemesh import APERTURE, EYE_CORNERS, LIPS, MOUTH_CORNERS
-from manifests.formats.facetrack import LANDMARKS, FaceTrack
+from manifests.facemesh import APERTURE, EYE_CORNERS, LANDMARKS, LIPS, MOUTH_CORNERS
+from manifests.formats.facetrack import FaceTrack
 from model.face.base import FaceModel, LatentDims
 from model.face.camera import rodrigues
 from model.face.hdf5 import save_pca

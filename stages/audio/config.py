@@ -48,7 +48,7 @@ class AudioConfig(ConfigSection):
     denoise: Literal["stationary", "nonstationary", "off"] = "stationary"
     # Well below 1: noisereduce's default (1.0) removes the noise floor but eats voice
     # (DEPENDENCIES.md). Measured mean SI-SDR gain on cry mixtures at 0-10 dB with the harmonic
-    # mask after it (tests/stages/test_audio_quality.py): 0.85 -> 5.4 dB, 0.5 -> 5.6, 0.3 -> 5.8,
+    # mask after it (tests/stages/audio/test_quality.py): 0.85 -> 5.4 dB, 0.5 -> 5.6, 0.3 -> 5.8,
     # off -> 5.9; 0.3 keeps most of the gain on stationary room noise without eating voice.
     prop_decrease: float = Field(default=0.3, ge=0.0, le=1.0)
     # How far frames outside infant vocalisation are attenuated: silence between cries, not a gate

@@ -124,7 +124,7 @@ def _infant_source(sources: np.ndarray, sr: int, raw_level: np.ndarray,
 
 
 def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
-                         sr: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
+                         sr: int = SAMPLE_RATE) -> dict[str, Any]:
     """Per video frame (30 fps): the fraction of it with infant vocalisation, adult speech and
     music, and the clean signal's loudness (RMS in dBFS), for later stages and the review UI."""
     n_video = round(len(clean) / sr * VIDEO_FPS)

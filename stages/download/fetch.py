@@ -69,7 +69,7 @@ def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path
     """Downloads `[start - pad, end + pad]` of the clip's video into `work`.
 
     Raises:
-        yt_dlp.utils.DownloadError: what yt-dlp raises; `stages.faults.classify` judges it.
+        yt_dlp.utils.DownloadError: what yt-dlp raises; `stages.download.faults.classify` judges it.
         DownloadFault: yt-dlp reported success but wrote nothing usable, or a direct link
             delivered in full is not decodable media (`corrupt_media`).
     """

@@ -54,8 +54,8 @@ def probe(source: str | Path, timeout_s: float | None = None) -> MediaInfo:
         raise DownloadFault(f"ffprobe cannot read {Path(str(source)).name}: "
                             f"{_tail(e.stderr)}", Status.FAILED, ReasonCode.CORRUPT_MEDIA) from e
     streams = data.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"), {})
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
     return MediaInfo(
         duration_s=float(data.get("format", {}).get("duration") or 0.0),
         video_duration_s=_float(video.get("duration")),

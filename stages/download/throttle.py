@@ -94,9 +94,6 @@ class CircuitBreaker:
             )
         return self._state
 
-    def is_open(self) -> bool:
-        return self.state() is not None
-
     def trip(self, reason: ReasonCode, clip_id: str, message: str,
              retry_after_s: float | None = None) -> BreakerState:
         """Opens the breaker (the first caller wins) and returns the record in force."""

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
-from manifests.formats.facetrack import LANDMARKS
+from manifests.facemesh import EYE_CORNERS, LANDMARKS
 from manifests.formats.spool import RowSpool
 from stages.faces.config import FacesConfig
 from stages.faces.occlusion import (
@@ -34,8 +34,8 @@ from stages.faces.occlusion import (
     lip_colour,
     mouth_box,
 )
-from stages.faces.pose import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, PoseEstimator
-from stages.faces.video_frames import Frame, iter_frames, probe, read_ahead
+from stages.faces.pose import PoseEstimator
+from stages.faces.video_frames import Frame, iter_frames, read_ahead, video_info
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class FaceModels:
         result = self.mesh.process(rgb)
         if not result.multi_face_landmarks:
             return None
-        return _points(result.multi_face_landmarks[0]) * np.float32((w, h, w))
+        return _points(result.multi_face_landmarks[0]) * np.array((w, h, w), np.float32)
 
     def faces(self, rgb: np.ndarray) -> np.ndarray:
         """BlazeFace boxes (K, 4) as x0, y0, x1, y1 in pixels."""
@@ -178,7 +178,8 @@ class _Measured(NamedTuple):
     colour: LipColour
 
 
-_UNMEASURED = _Measured(*[float("nan")] * 6, NO_COLOUR)
+_NAN = float("nan")
+_UNMEASURED = _Measured(_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, NO_COLOUR)
 
 
 class _Accumulator:
@@ -243,7 +244,7 @@ class _Accumulator:
         yaw, pitch, roll = self.pose.estimate(lm)
         return _Measured(
             coverage=coverage(lm, self.width, self.height, self.cfg.edge_margin),
-            face_px=float(np.linalg.norm(lm[LEFT_EYE_OUTER, :2] - lm[RIGHT_EYE_OUTER, :2])),
+            face_px=float(np.linalg.norm(lm[EYE_CORNERS[0], :2] - lm[EYE_CORNERS[1], :2])),
             edge_gap=edge_gap(lm, self.width, self.height),
             yaw=yaw, pitch=pitch, roll=roll,
             colour=lip_colour(frame.image, lm))
@@ -372,7 +373,7 @@ def analyse_video(path: Path, cfg: FacesConfig, models: FaceModels,
     Raises:
         UnreadableVideo: the file is missing, corrupt or holds no video frame.
     """
-    info = probe(path)
+    info = video_info(path)
     # The pre-pass holds back up to `detect_steady_every` frames before FaceMesh takes them in a
     # burst, so the decoder runs that far ahead, and a few frames more to cover a Hands call.
     depth = max(cfg.detect_every, cfg.detect_steady_every) + _READ_AHEAD_SLACK

@@ -25,12 +25,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181,
-              91, 146)
-INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178,
-              88, 95)
-CHEEKS = (205, 425, 50, 280)  # below the eyes, beside the nose: rarely covered with the mouth
-MOUTH_CORNERS = (61, 291)
+from manifests.facemesh import CHEEKS, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS
 
 FOREIGN_AB = 18.0  # Lab chroma distance beyond which a pixel is neither skin nor lip
 # a* units: lips that stand out less than this in the clip's clearest frames look like skin

@@ -3,7 +3,8 @@
 The 3D template is Cradle's own: MediaPipe's x, y and relative depth z on frontal faces in photos
 that ship inside installed packages (scikit-image's astronaut, matplotlib's Grace Hopper), aligned,
 averaged and made left-right symmetric, so that yaw 0 means "symmetric to the camera". It is saved
-as `stages/data/face_template.npy`; `derive_template()` rebuilds it and a test keeps the two equal.
+as `stages/faces/data/face_template.npy`; `derive_template()` rebuilds it, a test keeps the two
+equal.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from manifests.facemesh import EYE_CORNERS
+
 log = logging.getLogger(__name__)
 
 TEMPLATE_PATH = Path(__file__).parent / "data" / "face_template.npy"
-LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263  # eye corners; their distance sets the template's unit
 # Landmarks on the rigid upper face (forehead, nose, eye corners, cheekbones, temples): the jaw,
 # lips and eyelids move with expression and would bias the pose.
 RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 93, 323, 127,
@@ -42,7 +44,8 @@ def _detect(image_bgr: np.ndarray) -> np.ndarray:
 def _normalise(points: np.ndarray) -> np.ndarray:
     """Centres the points and scales them to a unit outer-eye-corner distance."""
     centred = points - points.mean(0)
-    return centred / np.linalg.norm(centred[LEFT_EYE_OUTER] - centred[RIGHT_EYE_OUTER])
+    # The outer eye corners' distance sets the template's unit.
+    return centred / np.linalg.norm(centred[EYE_CORNERS[0]] - centred[EYE_CORNERS[1]])
 
 
 def _align(points: np.ndarray, target: np.ndarray) -> np.ndarray:

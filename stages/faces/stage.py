@@ -1,8 +1,8 @@
 """The faces stage: MediaPipe landmarks per frame, quality control, and the good segments.
 
 Per clip: stream `raw/<clip>.mp4` through FaceMesh (478 points, tracking mode), a BlazeFace
-pre-pass and Hands at a reduced rate (`stages.face_analysis`); judge every frame for presence,
-coverage, size, head pose, mouth occlusion and rival faces (`stages.face_segments`); write
+pre-pass and Hands at a reduced rate (`stages.faces.analysis`); judge every frame for presence,
+coverage, size, head pose, mouth occlusion and rival faces (`stages.faces.segments`); write
 `faces/<clip>.npz` (a `FaceTrack`) with the accepted segments and the per-frame QC arrays the
 review UI draws. Clips run over a process pool, one MediaPipe process per core.
 """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
@@ -19,14 +19,12 @@ from typing import TypeVar, cast
 import cv2
 import numpy as np
 
-from manifests.errors import CradleError
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class UnreadableVideo(CradleError):
+class UnreadableVideo(Exception):
     """The file cannot be opened as a video or yields no frame (a data fault: corrupt media)."""
 
 
@@ -49,7 +47,7 @@ class VideoInfo:
     frames: int
 
 
-def probe(path: Path) -> VideoInfo:
+def video_info(path: Path) -> VideoInfo:
     """Reads the size, frame rate and frame count from the container.
 
     Raises:
@@ -66,7 +64,7 @@ def probe(path: Path) -> VideoInfo:
     finally:
         capture.release()
     if info.width <= 0 or info.height <= 0:
-        raise UnreadableVideo(f"{path}: no video stream")
+        raise UnreadableVideo(f"{path.name}: no video stream")
     return info
 
 
@@ -91,10 +89,10 @@ def iter_frames(path: Path) -> Iterator[Frame]:
     finally:
         capture.release()
     if index == 0:
-        raise UnreadableVideo(f"{path}: no frame could be decoded")
+        raise UnreadableVideo(f"{path.name}: no frame could be decoded")
 
 
-def read_ahead(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+def read_ahead(items: Iterable[T], depth: int = 4) -> Generator[T, None, None]:
     """Yields `items` while a thread produces up to `depth` more.
 
     OpenCV releases the GIL while it decodes, so a consumer that waits on MediaPipe or numpy
@@ -145,11 +143,11 @@ def read_ahead(items: Iterable[T], depth: int = 4) -> Iterator[T]:
 
 def _open(path: Path) -> cv2.VideoCapture:
     if not Path(path).is_file() or Path(path).stat().st_size == 0:
-        raise UnreadableVideo(f"{path}: missing or empty")
+        raise UnreadableVideo(f"{path.name}: missing or empty")
     # One decoding thread: the stage runs a process per core and decodes on its own thread
     # (`read_ahead`), where FFmpeg's frame threads only add ~20 % of CPU to hand frames over.
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
     if not capture.isOpened():
         capture.release()
-        raise UnreadableVideo(f"{path}: cannot be opened as a video")
+        raise UnreadableVideo(f"{path.name}: cannot be opened as a video")
     return capture

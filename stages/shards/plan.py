@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from manifests.formats.facefit import FaceFit
+from manifests.formats.sample import SAMPLE_FORMAT
 from manifests.ledger import Attempt, Ledger
 from manifests.outcomes import Status
 from manifests.records import Clip
@@ -28,7 +29,6 @@ from stages.shards.split import split_of
 
 log = logging.getLogger(__name__)
 
-SAMPLE_FORMAT = 1  # bump when the bytes of a sample change for the same inputs
 INPUT_STAGES = ("download", "audio", "faces", "fitting")
 REQUIRED_OK = ("audio", "faces", "fitting")  # download may be ok and its raw media deleted
 

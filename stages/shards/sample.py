@@ -20,11 +20,19 @@ import soundfile as sf
 from manifests.files import sha256_file
 from manifests.formats.facefit import FaceFit
 from manifests.formats.facetrack import FaceTrack
+from manifests.formats.sample import (
+    METADATA,
+    PER_CLIP,
+    PER_FRAME,
+    SAMPLE_RATE,
+    VAD_COLUMNS,
+    VIDEO,
+    array_member,
+    audio_member,
+)
 from stages.shards.config import ShardsConfig
 from stages.shards.plan import SampleSpec
 
-SAMPLE_RATE = 16_000
-ENVELOPE = ("infant", "adult_speech", "music", "loudness_db")  # columns of `vad.npy`
 _SILENT_DB = -120.0  # loudness where the envelope ends before the track does
 
 
@@ -35,7 +43,7 @@ class ClipInputs:
     fit: FaceFit
     track: FaceTrack
     audio: np.ndarray  # (N,) int16 clean audio at 16 kHz
-    envelope: np.ndarray  # (T, 4) float32, columns ENVELOPE, padded to the track's length
+    envelope: np.ndarray  # (T, 4) float32, columns VAD_COLUMNS, padded to the track's length
     fit_sha256: str
     video: Path
 
@@ -54,7 +62,7 @@ class ClipInputs:
         if rate != SAMPLE_RATE:
             raise ValueError(f"{paths['audio']}: {rate} Hz, the shards expect {SAMPLE_RATE}")
         with np.load(paths["envelope"]) as data:
-            columns = [_fit_length(data[name], track.frames, name) for name in ENVELOPE]
+            columns = [_fit_length(data[name], track.frames, name) for name in VAD_COLUMNS]
         return cls(fit, track, audio[:, 0], np.stack(columns, axis=1).astype(np.float32),
                    sha256_file(paths["fit"]), paths["video"])
 
@@ -63,21 +71,23 @@ def sample_files(spec: SampleSpec, inputs: ClipInputs, cfg: ShardsConfig) -> dic
     """The files of one sample, by WebDataset field name (`<key>.<field>` in the tar)."""
     window = slice(spec.start, spec.end)
     fit, track = inputs.fit, inputs.track
-    files = {
-        f"audio.{cfg.audio_format}": _encode_audio(_audio_window(spec, inputs.audio),
-                                                   cfg.audio_format),
-        "expression.npy": _npy(fit.expression[window], np.float32),  # (T, K)
-        "identity.npy": _npy(fit.identity, np.float32),  # (I,)
-        "age.npy": _npy(fit.age, np.float32),  # (A,)
-        "rotation.npy": _npy(fit.rotation[window], np.float32),  # (T, 3, 3)
-        "translation.npy": _npy(fit.translation[window], np.float32),  # (T, 2) px
-        "scale.npy": _npy(fit.scale[window], np.float32),  # (T,)
-        "landmarks.npy": _npy(track.landmarks[window], np.float16),  # (T, 478, 3) px
-        "vad.npy": _npy(inputs.envelope[window], np.float32),  # (T, 4)
-        "json": _json(metadata(spec, inputs, cfg)),
+    arrays = {
+        "expression": fit.expression[window],  # (T, K)
+        "identity": fit.identity,  # (I,)
+        "age": fit.age,  # (A,)
+        "rotation": fit.rotation[window],  # (T, 3, 3)
+        "translation": fit.translation[window],  # (T, 2) px
+        "scale": fit.scale[window],  # (T,)
+        "landmarks": track.landmarks[window],  # (T, 478, 3) px
+        "vad": inputs.envelope[window],  # (T, 4)
     }
+    files = {audio_member(cfg.audio_format): _encode_audio(_audio_window(spec, inputs.audio),
+                                                           cfg.audio_format)}
+    files.update({array_member(name): _npy(arrays[name], dtype)
+                  for name, dtype in {**PER_FRAME, **PER_CLIP}.items()})
+    files[METADATA] = _json(metadata(spec, inputs, cfg))
     if cfg.include_video:
-        files["mp4"] = _cut_video(inputs.video, spec.start / spec.fps, spec.frames / spec.fps)
+        files[VIDEO] = _cut_video(inputs.video, spec.start / spec.fps, spec.frames / spec.fps)
     return files
 
 
@@ -100,7 +110,7 @@ def metadata(spec: SampleSpec, inputs: ClipInputs, cfg: ShardsConfig) -> dict[st
         "frames": spec.frames,
         "start_s": round(spec.start / spec.fps, 6),
         "duration_s": round(spec.frames / spec.fps, 6),
-        "vad_columns": list(ENVELOPE),
+        "vad_columns": list(VAD_COLUMNS),
         "qc": {
             "window": {"residual_px_mean": _mean(inputs.fit.residual_px[window]),
                        "infant_activity_mean": _mean(inputs.envelope[window, 0]),
@@ -117,7 +127,7 @@ def metadata(spec: SampleSpec, inputs: ClipInputs, cfg: ShardsConfig) -> dict[st
 
 
 def manifest_row(spec: SampleSpec, shard: str) -> dict[str, Any]:
-    """One row of a shard's parquet manifest (columns in `stages.shards_write.MANIFEST_SCHEMA`)."""
+    """One row of a shard's parquet manifest (columns in `stages.shards.write.MANIFEST_SCHEMA`)."""
     return {"sample_key": spec.key, "clip_id": spec.clip.id, "shard": shard, "split": spec.split,
             "split_group": spec.clip.split_group, "source": spec.clip.source,
             "labels": list(spec.clip.labels), "start_frame": spec.start, "end_frame": spec.end,
@@ -171,7 +181,7 @@ def _fit_length(values: np.ndarray, frames: int, name: str) -> np.ndarray:
     return out
 
 
-def _npy(array: np.ndarray, dtype: type) -> bytes:
+def _npy(array: np.ndarray, dtype: str) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
     return buffer.getvalue()

@@ -184,7 +184,7 @@ def _stats(plan: Plan, reused: list[ShardRef], fresh: list[ShardRef]) -> dict[st
     splits: dict[str, dict[str, Any]] = {
         split: {"samples": 0, "clips": set(), "videos": set(), "hours": 0.0} for split in SPLITS}
     labels: Counter[str] = Counter()
-    label_hours: Counter[str] = Counter()
+    label_hours: dict[str, float] = defaultdict(float)
     for spec in plan.samples:
         hours = spec.frames / spec.fps / 3600
         entry = splits[spec.split]

@@ -117,7 +117,8 @@ def youtube_id(url: str) -> str | None:
         candidate = parsed.path.lstrip("/").split("/")[0]
     elif host in _YOUTUBE_HOSTS:
         match = _PATH_ID.match(parsed.path)
-        candidate = match.group(1) if match else (parse_qs(parsed.query).get("v") or [None])[0]
+        ids = parse_qs(parsed.query).get("v")
+        candidate = match.group(1) if match else (ids[0] if ids else None)
     return candidate if candidate and _VIDEO_ID.match(candidate) else None
 
 

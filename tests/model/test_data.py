@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from manifests.formats.dataset import DatasetNotFound
+from manifests.formats.sample import SAMPLE_FORMAT, SampleFormatError
 from manifests.formats.shard import IncompleteShardError, done_path
 from model.data import ReaderConfig, make_loader, open_dataset
 from stages.shards.stage import build_dataset
@@ -62,6 +64,14 @@ def test_a_truncated_shard_is_refused(built) -> None:
     tar.write_bytes(tar.read_bytes()[:-1024])
     with pytest.raises(IncompleteShardError, match="truncated"):
         open_dataset(root.shards, "infant")
+
+
+def test_a_sample_format_the_reader_does_not_know_is_refused(built) -> None:
+    _, root, card = built
+    replace(card, sample_format=card.sample_format + 1).save(root.dataset_dir("infant"))
+    with pytest.raises(SampleFormatError, match="sample format 2"):
+        open_dataset(root.shards, "infant")
+    assert card.sample_format == SAMPLE_FORMAT  # the writer records the format it wrote
 
 
 def test_an_earlier_version_is_read_by_name(built) -> None:

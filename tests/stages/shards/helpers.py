@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from manifests.facemesh import LANDMARKS
 from manifests.formats.facefit import FaceFit
-from manifests.formats.facetrack import LANDMARKS, FaceTrack
+from manifests.formats.facetrack import FaceTrack
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult
 from manifests.records import Clip
