@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from manifests.ledger import Attempt, Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
@@ -24,6 +24,8 @@ from stages.paths import DataRoot
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S")
+M = TypeVar("M")
 StageFn = Callable[[Sequence[Clip], Any, DataRoot], list[StageResult]]
 
 
@@ -51,8 +53,10 @@ class StageSpec:
     Bump `version` whenever the stage's outputs would change for the same input and configuration;
     the ledger then re-runs it on every clip. The hash of `section` is recorded with every result,
     so a changed verdict setting re-runs exactly this stage. `settings` builds what `run` gets as
-    `cfg` (by default the section itself; stages with machine settings bundle those in too).
-    `halted` may name a reason to schedule no further batch this run (download's breaker).
+    `cfg` when the section alone is not enough (download: the network settings and run id).
+    `machine` names the stage's part of the unhashed `machine` section: `run` then gets both as
+    a `WithMachine`. `halted` may name a reason to schedule no further batch this run (download's
+    breaker).
     `parallel_batches` bounds the batches in flight when the stage parallelises inside a batch.
     """
 
@@ -61,6 +65,7 @@ class StageSpec:
     run: StageFn
     section: str
     settings: Callable[[RunContext], Any] | None = None
+    machine: str | None = None
     halted: Callable[[RunContext], str | None] | None = None
     parallel_batches: int | None = None
 
@@ -69,7 +74,21 @@ class StageSpec:
 
     def stage_config(self, ctx: RunContext) -> Any:
         """What `run` gets as `cfg` in this run."""
-        return self.settings(ctx) if self.settings else getattr(ctx.cfg, self.section)
+        if self.settings is not None:
+            return self.settings(ctx)
+        section = getattr(ctx.cfg, self.section)
+        if self.machine is None:
+            return section
+        return WithMachine(section, getattr(ctx.cfg.machine, self.machine))
+
+
+@dataclass(frozen=True)
+class WithMachine(Generic[S, M]):
+    """A stage's `cfg` when it has machine settings: its hashed verdict section, and this
+    machine's unhashed settings for it (`machine.<stage>`)."""
+
+    section: S
+    machine: M
 
 
 def guarded(stage: str, clip_id: str, work: Callable[[], T]) -> T | StageResult:

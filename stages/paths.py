@@ -14,6 +14,19 @@ OPEN_FACE_MODEL = "open-face-model.h5"  # the open default face model, under mod
 
 
 @dataclass(frozen=True)
+class ClipFiles:
+    """One clip's files under the data root, by the stage that writes them."""
+
+    raw_video: Path  # download: the exact segment, constant frame rate H.264
+    raw_audio: Path  # download: its audio, 16 kHz mono PCM
+    provenance: Path  # download: where it came from (untrusted source text, bounded)
+    clean_audio: Path  # audio: the cleaned infant vocalisation
+    envelope: Path  # audio: per video frame activity and loudness
+    face_track: Path  # faces: landmarks, per-frame QC, good segments (formats.facetrack)
+    face_fit: Path  # fitting: face-model latents per frame (formats.facefit)
+
+
+@dataclass(frozen=True)
 class DataRoot:
     """Paths under `CRADLE_HOME`; every file in them is written atomically (manifests.files)."""
 
@@ -57,35 +70,17 @@ class DataRoot:
         """Prefect's local SQLite server state, kept beside Cradle's own."""
         return self.home / "prefect"
 
-    # -- one clip's files, stage by stage ------------------------------------------------------
-
-    def raw_video(self, clip_id: str) -> Path:
-        """Download: the exact segment, constant frame rate H.264."""
-        return self.raw / f"{clip_id}.mp4"
-
-    def raw_audio(self, clip_id: str) -> Path:
-        """Download: the exact segment's audio, 16 kHz mono PCM."""
-        return self.raw / f"{clip_id}.wav"
-
-    def provenance(self, clip_id: str) -> Path:
-        """Download: where the segment came from (untrusted source text, bounded)."""
-        return self.raw / f"{clip_id}.json"
-
-    def clean_audio(self, clip_id: str) -> Path:
-        """Audio: the cleaned infant vocalisation."""
-        return self.audio / f"{clip_id}.wav"
-
-    def envelope(self, clip_id: str) -> Path:
-        """Audio: per video frame activity and loudness."""
-        return self.audio / f"{clip_id}.npz"
-
-    def face_track(self, clip_id: str) -> Path:
-        """Faces: landmarks, per-frame QC and good segments (`manifests.formats.facetrack`)."""
-        return self.faces / f"{clip_id}.npz"
-
-    def face_fit(self, clip_id: str) -> Path:
-        """Fitting: face-model latents per frame (`manifests.formats.facefit`)."""
-        return self.fits / f"{clip_id}.npz"
+    def clip(self, clip_id: str) -> ClipFiles:
+        """Where one clip's files are, stage by stage."""
+        return ClipFiles(
+            raw_video=self.raw / f"{clip_id}.mp4",
+            raw_audio=self.raw / f"{clip_id}.wav",
+            provenance=self.raw / f"{clip_id}.json",
+            clean_audio=self.audio / f"{clip_id}.wav",
+            envelope=self.audio / f"{clip_id}.npz",
+            face_track=self.faces / f"{clip_id}.npz",
+            face_fit=self.fits / f"{clip_id}.npz",
+        )
 
     @property
     def open_face_model(self) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -28,7 +27,7 @@ from stages.audio.pyannote_models import PyannoteModels
 from stages.audio.scores import audio_scores, gate
 from stages.audio.separation import denoise, harmonic_mask
 from stages.audio.wav import SAMPLE_RATE, DecodeError, loudness_normalise, read_wav, write_wav
-from stages.contract import RunContext, StageSpec, guarded, missing_input
+from stages.contract import StageSpec, WithMachine, guarded, missing_input
 from stages.paths import DataRoot
 
 __all__ = ["STAGE", "AudioConfig", "AudioSettings", "clean_clip", "run"]
@@ -38,28 +37,19 @@ log = logging.getLogger(__name__)
 VIDEO_FPS = 30.0  # the download stage's constant frame rate: the envelope's time base
 
 
-@dataclass(frozen=True)
-class AudioSettings:
-    """The stage's `cfg`: the hashed verdict settings and this machine's (unhashed) ones."""
-
-    audio: AudioConfig = field(default_factory=AudioConfig)
-    machine: AudioMachine = field(default_factory=AudioMachine)
-
-
-def settings(ctx: RunContext) -> AudioSettings:
-    return AudioSettings(ctx.cfg.audio, ctx.cfg.machine.audio)
+AudioSettings = WithMachine[AudioConfig, AudioMachine]  # the stage's `cfg`
 
 
 def run(clips: Sequence[Clip], cfg: AudioSettings, root: DataRoot) -> list[StageResult]:
     """The stage contract: one result per clip; pyannote models load once for the batch."""
-    models = PyannoteModels.load(cfg.audio, cfg.machine.torch_threads)
-    return [guarded(STAGE.name, clip.id, partial(_one_clip, clip, cfg.audio, root, models))
+    models = PyannoteModels.load(cfg.section, cfg.machine.torch_threads)
+    return [guarded(STAGE.name, clip.id, partial(_one_clip, clip, cfg.section, root, models))
             for clip in clips]
 
 
 def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
               models: PyannoteModels | None) -> StageResult:
-    source = root.raw_audio(clip.id)
+    source = root.clip(clip.id).raw_audio
     if not source.is_file():
         return missing_input(clip.id, "raw audio", source, root)
     try:
@@ -74,8 +64,9 @@ def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
         reason, score = failed
         return StageResult.rejected(clip.id, reason,
                                     {**metrics, "failed_score": score, "value": metrics[score]})
-    wav = write_wav(root.clean_audio(clip.id), clean)
-    envelope = root.envelope(clip.id)
+    files = root.clip(clip.id)
+    wav = write_wav(files.clean_audio, clean)
+    envelope = files.envelope
     with atomic_path(envelope) as tmp:
         np.savez_compressed(tmp, **video_frame_envelope(clean, activity))
     return StageResult.ok(clip.id, metrics, {"audio": wav, "envelope": envelope})
@@ -150,4 +141,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "1", run, section="audio", settings=settings)
+STAGE = StageSpec("audio", "1", run, section="audio", machine="audio")

@@ -36,12 +36,12 @@ def put_raw(root: DataRoot, x: np.ndarray, index: int) -> Clip:
     """Writes `x` where the download stage would, and returns its clip."""
     clip = dummy_clip(index)
     root.raw.mkdir(parents=True, exist_ok=True)
-    sf.write(root.raw_audio(clip.id), np.clip(x, -1, 1), SR, subtype="PCM_16")
+    sf.write(root.clip(clip.id).raw_audio, np.clip(x, -1, 1), SR, subtype="PCM_16")
     return clip
 
 
 def raw_path(root: DataRoot, clip: Clip) -> Path:
-    return root.raw_audio(clip.id)
+    return root.clip(clip.id).raw_audio
 
 
 def tiny_segmentation_checkpoint(folder: Path) -> Path:

@@ -119,8 +119,8 @@ def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
 
 
 def raw_outputs(root: DataRoot, clip_id: str) -> dict[str, Path]:
-    return {"video": root.raw_video(clip_id), "audio": root.raw_audio(clip_id),
-            "provenance": root.provenance(clip_id)}
+    files = root.clip(clip_id)
+    return {"video": files.raw_video, "audio": files.raw_audio, "provenance": files.provenance}
 
 
 def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot) -> dict[str, Any]:

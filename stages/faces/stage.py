@@ -14,7 +14,6 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -24,7 +23,7 @@ from manifests.formats.facetrack import FaceTrack
 from manifests.formats.spool import discard_leftovers
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
-from stages.contract import RunContext, StageSpec, guarded, missing_input
+from stages.contract import StageSpec, WithMachine, guarded, missing_input
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
 from stages.faces.config import FacesConfig, FacesMachine
 from stages.faces.segments import FRAME_REASONS, Judgement, judge
@@ -96,7 +95,8 @@ def summary(measures: FaceMeasures, judgement: Judgement) -> dict[str, Any]:
 def process_clip(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
     """Analyses one clip and writes its track; data problems come back as results."""
     global _models
-    video, out = root.raw_video(clip_id), root.face_track(clip_id)
+    files = root.clip(clip_id)
+    video, out = files.raw_video, files.face_track
     if not video.is_file():
         return missing_input(clip_id, "raw video", video, root)
     if _models is None:
@@ -120,16 +120,7 @@ def _guarded(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
     return guarded(STAGE.name, clip_id, partial(process_clip, clip_id, root, cfg))
 
 
-@dataclass(frozen=True)
-class FacesSettings:
-    """The stage's `cfg`: the hashed verdict settings and this machine's (unhashed) ones."""
-
-    faces: FacesConfig = field(default_factory=FacesConfig)
-    machine: FacesMachine = field(default_factory=FacesMachine)
-
-
-def settings(ctx: RunContext) -> FacesSettings:
-    return FacesSettings(ctx.cfg.faces, ctx.cfg.machine.faces)
+FacesSettings = WithMachine[FacesConfig, FacesMachine]  # the stage's `cfg`
 
 
 def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[StageResult]:
@@ -138,11 +129,11 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
     ids = [clip.id for clip in clips]
     workers = min(cfg.machine.workers or os.cpu_count() or 1, len(ids))
     if workers <= 1:
-        return [_guarded(clip_id, root, cfg.faces) for clip_id in ids]
+        return [_guarded(clip_id, root, cfg.section) for clip_id in ids]
     # spawn: MediaPipe's threads make fork unsafe; each worker loads the graphs once.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        return list(pool.map(_guarded, ids, [root] * len(ids), [cfg.faces] * len(ids)))
+        return list(pool.map(_guarded, ids, [root] * len(ids), [cfg.section] * len(ids)))
 
 
-STAGE = StageSpec("faces", "1", run, section="faces", settings=settings)
+STAGE = StageSpec("faces", "1", run, section="faces", machine="faces")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from model.face.base import FaceModel
 from model.face.fit import FitInput, FitResult, fit_sequences
 from model.face.hdf5 import load_face_model
 from model.face.open_model import build_open_face_model
-from stages.contract import RunContext, StageSpec, guarded, missing_input
+from stages.contract import StageSpec, WithMachine, guarded, missing_input
 from stages.fitting.config import FittingConfig, FittingMachine
 from stages.paths import DataRoot
 
@@ -45,7 +44,7 @@ def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip])
         The model file it wrote, or None when nothing needed building.
     """
     path = root.open_face_model
-    tracks = [track for clip in clips if (track := root.face_track(clip.id)).exists()]
+    tracks = [track for clip in clips if (track := root.clip(clip.id).face_track).exists()]
     if cfg.face_model != "open" or path.exists() or not tracks:
         return None
     summary = build_open_face_model(tracks, path)
@@ -56,7 +55,7 @@ def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip])
 
 def accepted_tracks(ledger: Ledger, root: DataRoot) -> list[Path]:
     """The face tracks of every clip the faces stage accepted, where the ledger says they are."""
-    return sorted(Path(attempt.outputs.get("track", root.face_track(clip_id)))
+    return sorted(Path(attempt.outputs.get("track", root.clip(clip_id).face_track))
                   for clip_id, attempt in ledger.latest("faces").items()
                   if attempt.status is Status.OK)
 
@@ -69,21 +68,12 @@ def face_model_for(cfg: FittingConfig, root: DataRoot) -> FaceModel:
     return load_face_model(Path(cfg.face_model), corr)
 
 
-@dataclass(frozen=True)
-class FittingSettings:
-    """The stage's `cfg`: the hashed verdict settings and this machine's (unhashed) ones."""
-
-    fitting: FittingConfig = field(default_factory=FittingConfig)
-    machine: FittingMachine = field(default_factory=FittingMachine)
-
-
-def settings(ctx: RunContext) -> FittingSettings:
-    return FittingSettings(ctx.cfg.fitting, ctx.cfg.machine.fitting)
+FittingSettings = WithMachine[FittingConfig, FittingMachine]  # the stage's `cfg`
 
 
 def run(clips: Sequence[Clip], cfg: FittingSettings, root: DataRoot) -> list[StageResult]:
     """Fits every clip's accepted segments; one result per clip."""
-    model = face_model_for(cfg.fitting, root)
+    model = face_model_for(cfg.section, root)
     results: dict[str, StageResult] = {}
     jobs: list[tuple[Clip, FaceTrack]] = []
     for clip in clips:
@@ -98,7 +88,7 @@ def run(clips: Sequence[Clip], cfg: FittingSettings, root: DataRoot) -> list[Sta
 
 
 def _load_track(clip_id: str, root: DataRoot) -> FaceTrack | StageResult:
-    path = root.face_track(clip_id)
+    path = root.clip(clip_id).face_track
     if not path.is_file():
         return missing_input(clip_id, "face track", path, root)
     track = FaceTrack.load(path)
@@ -130,12 +120,12 @@ def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: Fitti
             weights = np.repeat(track.good[start:end, None], track.landmarks.shape[1], axis=1)
             inputs.append(FitInput(track.landmarks[start:end], weights.astype(np.float32),
                                    clip.id))
-    fits = iter(fit_sequences(model, inputs, cfg.fitting.optimiser, cfg.machine.device))
+    fits = iter(fit_sequences(model, inputs, cfg.section.optimiser, cfg.machine.device))
     results = {}
     for clip, track in batch:
         parts = [next(fits) for _ in track.segments]
         results[clip.id] = guarded(STAGE.name, clip.id, partial(
-            _judge, clip, track, parts, model.model_id, cfg.fitting, root))
+            _judge, clip, track, parts, model.model_id, cfg.section, root))
     return results
 
 
@@ -162,7 +152,7 @@ def _judge(clip: Clip, track: FaceTrack, parts: list[FitResult], model_id: str,
     fit = _assemble(track, parts, model_id, cfg.optimiser.iterations)
     metrics["jitter"] = float(np.mean([np.abs(np.diff(p.expression, axis=0)).mean()
                                        for p in parts if len(p.expression) > 1] or [0.0]))
-    path = fit.save(root.face_fit(clip.id))
+    path = fit.save(root.clip(clip.id).face_fit)
     return StageResult.ok(clip.id, metrics=metrics, outputs={"fit": path})
 
 
@@ -190,4 +180,4 @@ def _assemble(track: FaceTrack, parts: list[FitResult], model_id: str,
                    loss_final=np.array([p.loss_final for p in parts]), iterations=iterations)
 
 
-STAGE = StageSpec("fitting", "1", run, section="fitting", settings=settings)
+STAGE = StageSpec("fitting", "1", run, section="fitting", machine="fitting")

@@ -107,12 +107,13 @@ def input_paths(clip_id: str, lineage: dict[str, Attempt], root: DataRoot) -> di
         attempt = lineage.get(stage)
         return Path(attempt.outputs[role]) if attempt and role in attempt.outputs else default
 
+    files = root.clip(clip_id)
     return {
-        "fit": recorded("fitting", "fit", root.face_fit(clip_id)),
-        "track": recorded("faces", "track", root.face_track(clip_id)),
-        "audio": recorded("audio", "audio", root.clean_audio(clip_id)),
-        "envelope": recorded("audio", "envelope", root.envelope(clip_id)),
-        "video": recorded("download", "video", root.raw_video(clip_id)),
+        "fit": recorded("fitting", "fit", files.face_fit),
+        "track": recorded("faces", "track", files.face_track),
+        "audio": recorded("audio", "audio", files.clean_audio),
+        "envelope": recorded("audio", "envelope", files.envelope),
+        "video": recorded("download", "video", files.raw_video),
     }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from manifests.errors import ConfigError
-from stages.config import load_config
+from stages.config import CradleConfig, load_config
 
 
 def test_defaults_need_no_file_and_use_sqlite_under_home(isolated_home: Path) -> None:
@@ -71,3 +71,14 @@ def test_display_masks_the_download_proxy_and_its_hash_ignores_network(isolated_
     # Tuning the network never re-downloads: it is not part of the download section's hash.
     assert cfg.section_hash("download") == load_config(network={"workers": 1}).section_hash(
         "download")
+
+
+def test_machine_settings_leave_the_fitting_hash_alone() -> None:
+    """A new machine (a GPU, bigger batches) must not re-fit every clip."""
+    plain = CradleConfig()
+    moved = CradleConfig(machine={"fitting": {"device": "cuda", "max_batch_frames": 10},
+                                  "faces": {"workers": 8}, "audio": {"torch_threads": 4}})
+    assert [moved.section_hash(s) for s in ("audio", "faces", "fitting")] == [
+        plain.section_hash(s) for s in ("audio", "faces", "fitting")]
+    assert CradleConfig(fitting={"optimiser": {"lr": 0.1}}).section_hash("fitting") != (
+        plain.section_hash("fitting"))

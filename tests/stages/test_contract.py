@@ -144,7 +144,7 @@ def test_one_guard_turns_a_clips_bug_into_its_failed_result() -> None:
 
 def test_a_missing_input_is_retried_and_names_no_local_path(setup) -> None:
     _, _, root = setup
-    result = missing_input("c", "raw audio", root.raw_audio("c"), root)
+    result = missing_input("c", "raw audio", root.clip("c").raw_audio, root)
     assert (result.status, result.reason) == (Status.RETRY, ReasonCode.MISSING_INPUT)
     assert result.metrics == {"missing": "raw audio", "path": "raw/c.wav"}
 

@@ -9,6 +9,7 @@ import pytest
 
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
+from stages.audio.config import AudioMachine
 from stages.audio.stage import STAGE, AudioConfig, AudioSettings, run
 from stages.audio.testing import cry_in_noise, demo_mix, put_raw, raw_path
 from stages.config import CradleConfig
@@ -25,7 +26,7 @@ def root(tmp_path: Path) -> DataRoot:
 
 def test_a_clean_cry_is_kept_with_its_envelope(root: DataRoot) -> None:
     clip = put_raw(root, demo_mix("clean_cry"), 0)
-    [result] = run([clip], AudioSettings(CFG), root)
+    [result] = run([clip], AudioSettings(CFG, AudioMachine()), root)
     assert result.status is Status.OK, result.metrics
     assert result.metrics["path"] == "weight_free"
     assert result.metrics["infant_ratio"] > 0.3
@@ -49,7 +50,7 @@ def test_a_clean_cry_is_kept_with_its_envelope(root: DataRoot) -> None:
 def test_each_rejection_names_its_score(root: DataRoot, audio, reason: ReasonCode,
                                         score: str) -> None:
     clip = put_raw(root, audio(), 0)
-    [result] = run([clip], AudioSettings(CFG), root)
+    [result] = run([clip], AudioSettings(CFG, AudioMachine()), root)
     assert (result.status, result.reason) == (Status.REJECTED, reason), result.metrics
     assert result.metrics["failed_score"] == score
     assert result.metrics["value"] == result.metrics[score]
@@ -61,7 +62,7 @@ def test_missing_input_is_retried_and_corrupt_input_fails(root: DataRoot) -> Non
     raw_path(root, missing).unlink()
     corrupt = put_raw(root, demo_mix("clean_cry"), 1)
     raw_path(root, corrupt).write_bytes(b"RIFF not really a wave file")
-    results = run([missing, corrupt], AudioSettings(CFG), root)
+    results = run([missing, corrupt], AudioSettings(CFG, AudioMachine()), root)
     assert [(r.status, r.reason) for r in results] == [
         (Status.RETRY, ReasonCode.MISSING_INPUT), (Status.FAILED, ReasonCode.CORRUPT_MEDIA)]
     assert results[0].metrics["path"] == f"raw/{missing.id}.wav"  # relative: no local paths
@@ -91,7 +92,7 @@ def test_demo_like_set_is_classified(root: DataRoot) -> None:
                 "adult_speech": ReasonCode.ADULT_SPEECH, "music": ReasonCode.MUSIC}
     cases = [(name, seed) for seed in range(3) for name in expected]
     clips = [put_raw(root, demo_mix(name, seed), i) for i, (name, seed) in enumerate(cases)]
-    results = run(clips, AudioSettings(CFG), root)
+    results = run(clips, AudioSettings(CFG, AudioMachine()), root)
     truth = [expected[name] for name, _ in cases]
     predicted = [r.reason for r in results]
     f1s = []

@@ -25,7 +25,7 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
     root = DataRoot(tmp_path / "home").create()
     clips = [dummy_clip(0), dummy_clip(1), dummy_clip(2), dummy_clip(3)]
     for clip, name in zip(clips, ["clean_cry", "no_face", "corrupt_empty"], strict=False):
-        shutil.copy(corpus / f"{name}.mp4", root.raw_video(clip.id))
+        shutil.copy(corpus / f"{name}.mp4", root.clip(clip.id).raw_video)
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.add_clips(clips)
     ctx = RunContext(CradleConfig(home=root.home))

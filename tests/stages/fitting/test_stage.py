@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from manifests.formats.facefit import FaceFit
 from manifests.ledger import Ledger
-from manifests.outcomes import ReasonCode, Status
+from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.testing import dummy_clips
 from model.face.base import LatentDims
 from model.face.fit_config import FitConfig
@@ -19,8 +20,8 @@ from model.face.open_model import build_open_face_model
 from model.face.testing import synthetic_track, write_synthetic_pca
 from stages.config import CradleConfig
 from stages.contract import RunContext, execute_batch
-from stages.fitting.config import FittingConfig
-from stages.fitting.stage import STAGE, FittingSettings, run
+from stages.fitting.config import FittingConfig, FittingMachine
+from stages.fitting.stage import STAGE, FittingSettings, accepted_tracks, run
 from stages.paths import DataRoot
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
 
@@ -36,13 +37,13 @@ def setup(tmp_path: Path) -> tuple[DataRoot, FittingSettings, list]:
     clips = dummy_clips(3)
     for seed, clip in enumerate(clips):
         track, _ = synthetic_track(model, FRAMES, seed=seed, segments=SEGMENTS)
-        track.save(root.face_track(clip.id))
+        track.save(root.clip(clip.id).face_track)
     fitting = FittingConfig(face_model=str(model_path), optimiser=FitConfig(iterations=30))
-    return root, FittingSettings(fitting), clips
+    return root, FittingSettings(fitting, FittingMachine()), clips
 
 
 def with_fitting(cfg: FittingSettings, **changes: object) -> FittingSettings:
-    return replace(cfg, fitting=cfg.fitting.model_copy(update=changes))
+    return replace(cfg, section=cfg.section.model_copy(update=changes))
 
 
 def test_tracks_become_fits_with_the_right_shapes(setup) -> None:
@@ -54,7 +55,7 @@ def test_tracks_become_fits_with_the_right_shapes(setup) -> None:
     assert fit.rotation.shape == (FRAMES, 3, 3) and fit.translation.shape == (FRAMES, 2)
     assert np.isnan(fit.expression[25:30]).all() and np.isfinite(fit.expression[:25]).all()
     assert fit.model_id == results[0].metrics["model_id"] == load_face_model(
-        Path(cfg.fitting.face_model)).model_id
+        Path(cfg.section.face_model)).model_id
     assert results[0].metrics["residual_px_mean"] < 2.0
     assert np.nanmax(fit.residual_px) < 4.0
 
@@ -68,7 +69,7 @@ def test_the_open_model_is_found_under_the_data_root(setup) -> None:
 
 def test_a_missing_track_is_missing_input_and_retried(setup) -> None:
     root, cfg, clips = setup
-    root.face_track(clips[1].id).unlink()
+    root.clip(clips[1].id).face_track.unlink()
     results = run(clips, cfg, root)
     assert results[1].reason is ReasonCode.MISSING_INPUT
     assert [r.status for r in results] == [Status.OK, Status.RETRY, Status.OK]
@@ -76,7 +77,7 @@ def test_a_missing_track_is_missing_input_and_retried(setup) -> None:
 
 def test_a_face_the_model_cannot_explain_is_high_residual(setup) -> None:
     root, cfg, clips = setup
-    path = root.face_track(clips[0].id)
+    path = root.clip(clips[0].id).face_track
     with np.load(path) as data:
         arrays = dict(data)
     shuffled = np.random.default_rng(0).permutation(arrays["landmarks"].shape[1])
@@ -84,8 +85,8 @@ def test_a_face_the_model_cannot_explain_is_high_residual(setup) -> None:
     np.savez_compressed(path, **arrays)
     result = run(clips[:1], cfg, root)[0]
     assert result.reason is ReasonCode.FIT_HIGH_RESIDUAL
-    assert result.metrics["residual_iod"] > cfg.fitting.max_residual_iod
-    assert not root.face_fit(clips[0].id).exists()
+    assert result.metrics["residual_iod"] > cfg.section.max_residual_iod
+    assert not root.clip(clips[0].id).face_fit.exists()
 
 
 def test_a_runaway_optimiser_is_diverged(setup) -> None:
@@ -102,7 +103,7 @@ def test_a_second_run_writes_nothing(setup, tmp_path: Path) -> None:
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     try:
         ledger.add_clips(clips)
-        ctx = RunContext(CradleConfig(home=root.home, fitting=cfg.fitting))
+        ctx = RunContext(CradleConfig(home=root.home, fitting=cfg.section))
         first = execute_batch(STAGE, clips, ctx, ledger)
         assert [r.status for r in first] == [Status.OK] * 3
         stamps = {p: p.stat().st_mtime_ns for p in root.fits.iterdir()}
@@ -112,12 +113,18 @@ def test_a_second_run_writes_nothing(setup, tmp_path: Path) -> None:
         ledger.close()
 
 
-def test_machine_settings_leave_the_fitting_hash_alone() -> None:
-    """A new machine (a GPU, bigger batches) must not re-fit every clip."""
-    plain = CradleConfig()
-    moved = CradleConfig(machine={"fitting": {"device": "cuda", "max_batch_frames": 10},
-                                  "faces": {"workers": 8}, "audio": {"torch_threads": 4}})
-    assert [moved.section_hash(s) for s in ("audio", "faces", "fitting")] == [
-        plain.section_hash(s) for s in ("audio", "faces", "fitting")]
-    assert CradleConfig(fitting={"optimiser": {"lr": 0.1}}).section_hash("fitting") != (
-        plain.section_hash("fitting"))
+def test_the_open_model_is_built_from_the_tracks_the_ledger_accepted(setup, tmp_path: Path) -> None:
+    """`cradle build-face-model` asks the ledger, so a rejected clip's leftover file is not used."""
+    root, _, clips = setup
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    try:
+        ledger.add_clips(clips)
+        tracks = {clip.id: root.clip(clip.id).face_track for clip in clips}
+        ledger.record("faces", "1", "h", [
+            StageResult.ok(clips[0].id, outputs={"track": tracks[clips[0].id]}),
+            StageResult.rejected(clips[1].id, ReasonCode.FACE_TURNED),
+            StageResult.ok(clips[2].id, outputs={"track": tracks[clips[2].id]}),
+        ], started_at=datetime.now(UTC))
+        assert accepted_tracks(ledger, root) == sorted([tracks[clips[0].id], tracks[clips[2].id]])
+    finally:
+        ledger.close()

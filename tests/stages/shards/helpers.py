@@ -59,8 +59,9 @@ def write_inputs(root: DataRoot, clip: Clip, frames: int = 60,
                   iterations=10)
     samples = round(frames / FPS * RATE)
     audio = (0.1 * rng.standard_normal(samples)).clip(-1, 1)
-    paths = {"track": root.face_track(clip.id), "fit": root.face_fit(clip.id),
-             "audio": root.clean_audio(clip.id), "envelope": root.envelope(clip.id)}
+    files = root.clip(clip.id)
+    paths = {"track": files.face_track, "fit": files.face_fit, "audio": files.clean_audio,
+             "envelope": files.envelope}
     track.save(paths["track"])
     fit.save(paths["fit"])
     sf.write(paths["audio"], audio, RATE, subtype="PCM_16", format="WAV")

@@ -153,7 +153,7 @@ def test_clips_not_fitted_are_left_out_and_missing_inputs_are_reported(tmp_path:
     good, rejected, lost = clips_of(3)
     add_curated(ledger, root, [good, lost])
     add_curated(ledger, root, [rejected], fitting_ok=False)
-    root.face_fit(lost.id).unlink()
+    root.clip(lost.id).face_fit.unlink()
     card = build_dataset(ledger, root, SMALL, "infant")
     assert card.stats["clips"] == 1
     assert list(card.stats["skipped_clips"]) == [lost.id]
@@ -212,7 +212,7 @@ def test_video_is_included_only_when_asked_and_reproducibly(tmp_path: Path) -> N
     add_curated(ledger, root, [clip])
     subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc=size=64x48:rate=30:duration=2", "-pix_fmt", "yuv420p",
-                    str(root.raw_video(clip.id))], check=True)
+                    str(root.clip(clip.id).raw_video)], check=True)
     cfg = SMALL.model_copy(update={"include_video": True})
     card = build_dataset(ledger, root, cfg, "with-video")
     tar = root.shards / "with-video" / card.shards[0].path
