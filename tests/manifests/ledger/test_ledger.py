@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from manifests.errors import LedgerError
+from manifests.errors import LedgerError, TransientLedgerError
 from manifests.ledger import Ledger, Review
 from manifests.ledger.tables import Base
 from manifests.outcomes import ReasonCode, StageResult, Status
@@ -68,6 +70,27 @@ def test_a_batch_naming_an_unknown_clip_records_nothing(ledger: Ledger) -> None:
         ledger.record("audio", "1", "h", [StageResult.ok(known.id), StageResult.ok("yt-nope-0-1")],
                       started_at=NOW)
     assert ledger.attempts(known.id) == []
+
+
+def test_a_lock_that_outlasts_every_try_is_a_transient_error(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: a lock timeout was a plain LedgerError, so the batch task never retried it."""
+    from manifests.ledger import store
+
+    monkeypatch.setattr(store, "_WRITE_TRIES", 2)
+    monkeypatch.setattr(store.time, "sleep", lambda seconds: None)
+
+    def locked(session: object) -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+    with pytest.raises(TransientLedgerError, match="database is locked"):
+        ledger._write(locked)
+
+
+def test_a_write_that_is_wrong_is_not_transient(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError) as caught:
+        ledger.record("audio", "1", "h", [StageResult.ok("nobody")], started_at=NOW)
+    assert not isinstance(caught.value, TransientLedgerError)
 
 
 def test_status_counts_follow_the_latest_attempt_and_count_pending(ledger: Ledger) -> None:
