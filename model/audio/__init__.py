@@ -1,0 +1,1 @@
+"""Audio encoders: frozen speech and vocalisation features at the video frame rate, cached."""
