@@ -1,0 +1,193 @@
+"""The denoiser: a transformer decoder over expression-latent frames that predicts clean latents.
+
+Per layer (pre-norm): causal self-attention over the noisy latents, cross-attention to the audio
+features restricted to a band |i - j| <= b around each frame (b = 0 is FaceTalk's strict alignment
+mask), a feed-forward block; each followed by FiLM from the diffusion timestep (Mish + linear ->
+scale, shift). A learnt null audio embedding stands in for dropped audio, which is what
+classifier-free guidance needs. Optional identity / age conditioning joins the timestep embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from manifests.files import atomic_write_json
+from model.diffusion import guided
+
+CONFIG_FILE = "denoiser.json"
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    """Sizes and attention layout; saved as JSON beside every checkpoint."""
+
+    latent_dim: int = 64  # K: the face model's expression latents (the open model's default)
+    audio_dim: int = 768  # voc2vec / wav2vec2-base hidden size
+    cond_dim: int = 0  # identity + age latents to condition on (0: none)
+    width: int = 256
+    layers: int = 4
+    heads: int = 4
+    ff_mult: int = 4
+    dropout: float = 0.1
+    band: int = 0  # cross-attention sees audio frames |i - j| <= band (0: strict alignment)
+    alibi_period: int = 0  # FaceFormer's periodic ALiBi on self-attention (0: off)
+    audio_drop: float = 0.25  # training: audio replaced by the null embedding this often (CFG)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DenoiserConfig:
+        return cls(**data)
+
+    def save(self, folder: Path) -> Path:
+        return atomic_write_json(Path(folder) / CONFIG_FILE, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: Path) -> DenoiserConfig:
+        return cls.from_dict(json.loads((Path(folder) / CONFIG_FILE).read_text()))
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of integer timesteps: (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device) / half)  # (dim/2,)
+    angles = t.float()[:, None] * freqs[None]  # (B, dim/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (B, dim)
+
+
+def alibi_bias(frames: int, heads: int, period: int, device: torch.device) -> torch.Tensor:
+    """FaceFormer's periodic ALiBi: a penalty growing every `period` frames back; (H, T, T)."""
+    slopes = torch.tensor([2 ** (-8 * (h + 1) / heads) for h in range(heads)], device=device)
+    i = torch.arange(frames, device=device)
+    distance = ((i[:, None] - i[None, :]).clamp(min=0) // period).float()  # (T, T)
+    return -slopes[:, None, None] * distance[None]  # (H, T, T)
+
+
+class FiLM(nn.Module):
+    """Feature-wise scale and shift from the conditioning embedding."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(nn.Mish(), nn.Linear(width, 2 * width))
+        nn.init.zeros_(self.proj[1].weight)  # starts as the identity
+        nn.init.zeros_(self.proj[1].bias)
+
+    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.proj(emb)[:, None].chunk(2, dim=-1)  # (B, 1, W) each
+        return h * (1 + scale) + shift  # (B, T, W)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with an explicit mask (True = may attend) or additive bias."""
+
+    def __init__(self, cfg: DenoiserConfig) -> None:
+        super().__init__()
+        self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.q = nn.Linear(cfg.width, cfg.width)
+        self.kv = nn.Linear(cfg.width, 2 * cfg.width)
+        self.out = nn.Linear(cfg.width, cfg.width)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, w = x.shape
+        q = self.q(x).view(b, t, self.heads, -1).transpose(1, 2)  # (B, H, T, W/H)
+        k, v = self.kv(memory).view(b, memory.shape[1], 2, self.heads, -1).unbind(2)
+        k, v = k.transpose(1, 2), v.transpose(1, 2)  # (B, H, S, W/H) each
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(b, t, w))  # (B, T, W)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: DenoiserConfig) -> None:
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(cfg.width) for _ in range(3))
+        self.self_attn, self.cross_attn = Attention(cfg), Attention(cfg)
+        self.ff = nn.Sequential(nn.Linear(cfg.width, cfg.ff_mult * cfg.width), nn.GELU(),
+                                nn.Linear(cfg.ff_mult * cfg.width, cfg.width),
+                                nn.Dropout(cfg.dropout))
+        self.films = nn.ModuleList(FiLM(cfg.width) for _ in range(3))
+
+    def forward(self, h: torch.Tensor, audio: torch.Tensor, emb: torch.Tensor,
+                self_mask: torch.Tensor, cross_mask: torch.Tensor) -> torch.Tensor:
+        x = self.norms[0](h)
+        h = self.films[0](h + self.self_attn(x, x, self_mask), emb)  # (B, T, W)
+        h = self.films[1](h + self.cross_attn(self.norms[1](h), audio, cross_mask), emb)
+        return self.films[2](h + self.ff(self.norms[2](h)), emb)  # (B, T, W)
+
+
+class Denoiser(nn.Module):
+    """(x_t, t, audio) -> the clean latents x0."""
+
+    def __init__(self, cfg: DenoiserConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.latent_in = nn.Linear(cfg.latent_dim, cfg.width)
+        self.audio_in = nn.Linear(cfg.audio_dim, cfg.width)
+        self.null_audio = nn.Parameter(torch.zeros(cfg.width))  # stands in for dropped audio
+        self.time = nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.Mish(),
+                                  nn.Linear(cfg.width, cfg.width))
+        self.cond = nn.Linear(cfg.cond_dim, cfg.width) if cfg.cond_dim else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(cfg.width)
+        self.latent_out = nn.Linear(cfg.width, cfg.latent_dim)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, audio: torch.Tensor,
+                mask: torch.Tensor | None = None, drop_audio: torch.Tensor | None = None,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicts x0.
+
+        Args:
+            x_t: (B, T, K) noisy latents; t: (B,) timesteps; audio: (B, T, A) features at the
+                frame rate; mask: (B, T) True on real frames; drop_audio: (B,) True where the
+                audio is replaced by the null embedding; cond: (B, C) identity / age latents.
+
+        Returns:
+            (B, T, K) the clean latents' estimate.
+        """
+        b, frames, _ = x_t.shape
+        h = self.latent_in(x_t)  # (B, T, W)
+        memory = self.audio_in(audio)  # (B, T, W)
+        if drop_audio is not None:
+            memory = torch.where(drop_audio[:, None, None], self.null_audio, memory)
+        emb = self.time(timestep_embedding(t, self.cfg.width))  # (B, W)
+        if self.cond is not None and cond is not None:
+            emb = emb + self.cond(cond)
+        self_mask, cross_mask = self._masks(b, frames, mask, x_t.device)
+        for block in self.blocks:
+            h = block(h, memory, emb, self_mask, cross_mask)
+        return self.latent_out(self.norm(h))  # (B, T, K)
+
+    def guided(self, x_t: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, scale: float,
+               mask: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Classifier-free guidance, the conditional and unconditional passes in one forward."""
+        b = x_t.shape[0]
+        drop = torch.arange(2 * b, device=x_t.device) >= b  # (2B,) second half: no audio
+        both = self(x_t.repeat(2, 1, 1), t.repeat(2), audio.repeat(2, 1, 1),
+                    None if mask is None else mask.repeat(2, 1), drop,
+                    None if cond is None else cond.repeat(2, 1))  # (2B, T, K)
+        return guided(both[:b], both[b:], scale)
+
+    def _masks(self, b: int, frames: int, mask: torch.Tensor | None,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Self-attention: causal (+ ALiBi); cross-attention: the band, on real audio frames."""
+        i = torch.arange(frames, device=device)
+        causal = i[None, :] <= i[:, None]  # (T, T)
+        band = (i[:, None] - i[None, :]).abs() <= self.cfg.band  # (T, T)
+        real = torch.ones(b, frames, dtype=torch.bool, device=device) if mask is None else mask
+        # A frame always sees its own audio, so no row is empty (padding rows included).
+        cross = band[None] & (real[:, None, :] | torch.eye(frames, dtype=torch.bool,
+                                                           device=device)[None])  # (B, T, T)
+        cross_mask = cross[:, None]  # (B, 1, T, T)
+        if not self.cfg.alibi_period:
+            return causal, cross_mask
+        bias = alibi_bias(frames, self.cfg.heads, self.cfg.alibi_period, device)  # (H, T, T)
+        return bias.masked_fill(~causal, float("-inf")), cross_mask
