@@ -36,12 +36,12 @@ def download_clips(clips: Sequence[Clip], ctx: RunContext) -> dict[str, Any]:
 
     Returns:
         Counts (`ok`, `failed`, `retry`, `deferred`, `skipped` = already done, `unscheduled` =
-        left for the next run by the breaker) and `breaker`: why it opened, or None.
+        left for the next run by the breaker), `halted` (the breaker's reason) once it opened,
+        and `breaker`: its full record, or None.
     """
     summary = run_stage(download.STAGE, clips, ctx)
     state = download.breaker_state(ctx.root, ctx.run_id) if ctx.run_id else None
     if state is not None:
         get_run_logger().warning("downloads stopped by the circuit breaker: %s on %s at %s",
                                  state.reason.value, state.clip_id, state.opened_at)
-    summary.pop("halted", None)  # the breaker's own record says more
     return {**summary, "breaker": state.to_dict() if state else None}

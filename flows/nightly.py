@@ -6,6 +6,7 @@ Wiring only: each task wraps one library call; stages themselves never import Pr
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,17 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
     try:
         summary: dict[str, dict[str, Any]] = {}
         clips = collect(params.source_lists, cfg.sources) if params.source_lists else []
+        ctx = RunContext(cfg, run_id)
         with contextlib.ExitStack() as stack:
-            ctx = RunContext(cfg, run_id)
+            fetching = ctx
             if params.demo:
                 segments = prepare_demo_corpus(root.demo, cfg.demo.seed)
                 clips += read_audioset_csv(segments, url_template=DEMO_URL, id_prefix="demo")
                 # The demo goes through the real download path: a loopback server for this run.
-                ctx = RunContext(cfg, run_id, stack.enter_context(serve_corpus(root.demo)))
-                logger.info("demo corpus served at %s", ctx.demo_base_url)
+                fetching = replace(ctx, demo_base_url=stack.enter_context(serve_corpus(root.demo)))
+                logger.info("demo corpus served at %s", fetching.demo_base_url)
             summary["sources"] = {"clips": len(clips), "new": register_sources(ctx, clips)}
-            summary["download"] = download_clips(clips, ctx)
-        ctx = RunContext(cfg, run_id)  # the demo server is gone; nothing after download needs it
+            summary["download"] = download_clips(clips, fetching)
         downloaded = passed(ledger, clips, download.STAGE.name)
         summary["audio"] = run_stage(audio.STAGE, downloaded, ctx)
         heard = passed(ledger, downloaded, audio.STAGE.name)

@@ -59,8 +59,9 @@ def run(clips: Sequence[Clip], cfg: DownloadSettings, root: DataRoot) -> list[St
 
 def settings(ctx: RunContext) -> DownloadSettings:
     """What a batch needs: the hashed `download` section, plus `network`, which is not hashed."""
-    return DownloadSettings(ctx.cfg.download, ctx.cfg.network, ctx.run_id or "no-run",
-                            ctx.demo_base_url)
+    if ctx.run_id is None:
+        raise ValueError("the download stage needs a run id: its circuit breaker is per run")
+    return DownloadSettings(ctx.cfg.download, ctx.cfg.network, ctx.run_id, ctx.demo_base_url)
 
 
 def breaker_state(root: DataRoot, run_id: str) -> BreakerState | None:
