@@ -5,6 +5,11 @@ path relative to the dataset folder, so a version can reference unchanged shards
 version wrote (`v0001/train-000000.tar`) instead of copying them. Versions are `v0001`, `v0002`…;
 "the latest" is the highest number, so modellers can say `infant` and get last night's data, or
 `infant@v0003` to reproduce an earlier run exactly.
+
+The card also says what a user needs to make sense of the samples without reading Cradle's code:
+which face-model file decodes the latents (`face_model`), what the AudioSet labels are called
+(`labels`), and the dataset's licence and consent notes. Cards written before these fields
+existed are read with them empty.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from manifests.files import atomic_write_json
 from manifests.formats.sample import SAMPLE_FORMAT
 
 CARD = "dataset.json"
-CARD_FORMAT = 1
+CARD_FORMAT = 2  # 2: face_model, labels, licence and consent
+LATENT_BLOCKS = ("identity", "expression", "age")  # the order of a face model's full latent
 _VERSION = re.compile(r"^v(\d{4,})$")
 
 
@@ -54,6 +60,40 @@ class ShardRef:
 
 
 @dataclass(frozen=True)
+class FaceModelRef:
+    """The face model whose latents the samples hold, and where its file is.
+
+    `id` is the model's content hash, as every sample's `face_model_id` records it. `path` and
+    `correspondence` are relative to the Cradle data home when the files are inside it, else
+    only the file's name: exports never carry an absolute local path. `latent` gives each
+    block's [start, end) in the model's full latent (identity, expression, age); `units` the
+    model's vertex units. All but `id` are None when no file with that hash was found.
+    """
+
+    id: str
+    name: str | None = None  # "open", or the INFACE file's name
+    path: str | None = None
+    correspondence: str | None = None
+    latent: dict[str, tuple[int, int]] | None = None
+    units: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        latent = None if self.latent is None else {
+            block: list(self.latent[block]) for block in LATENT_BLOCKS}
+        return {"id": self.id, "name": self.name, "path": self.path,
+                "correspondence": self.correspondence, "latent": latent, "units": self.units}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaceModelRef:
+        latent = data.get("latent")
+        return cls(id=data["id"], name=data.get("name"), path=data.get("path"),
+                   correspondence=data.get("correspondence"), units=data.get("units"),
+                   latent=None if latent is None else {
+                       block: (int(latent[block][0]), int(latent[block][1]))
+                       for block in LATENT_BLOCKS})
+
+
+@dataclass(frozen=True)
 class DatasetCard:
     """A version's card. `stats` holds counts by split and label and hours; `config` the settings.
 
@@ -69,6 +109,10 @@ class DatasetCard:
     shards: tuple[ShardRef, ...]
     stats: dict[str, Any] = field(default_factory=dict)
     sample_format: int = SAMPLE_FORMAT  # how each sample's members are laid out (formats.sample)
+    face_model: FaceModelRef | None = None  # None: an old card, or samples of several models
+    labels: dict[str, str | None] = field(default_factory=dict)  # MID -> name (None: unknown)
+    licence: str = ""
+    consent: str = ""
 
     @property
     def samples(self) -> int:
@@ -81,7 +125,9 @@ class DatasetCard:
         return {"format": CARD_FORMAT, "name": self.name, "version": self.version,
                 "parent": self.parent, "config": self.config, "config_hash": self.config_hash,
                 "shards": [shard.to_dict() for shard in self.shards], "stats": self.stats,
-                "sample_format": self.sample_format}
+                "sample_format": self.sample_format,
+                "face_model": self.face_model.to_dict() if self.face_model else None,
+                "labels": self.labels, "licence": self.licence, "consent": self.consent}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetCard:
@@ -90,7 +136,11 @@ class DatasetCard:
                    shards=tuple(ShardRef.from_dict(s) for s in data["shards"]),
                    stats=dict(data.get("stats") or {}),
                    # Cards written before the field existed hold the first format.
-                   sample_format=int(data.get("sample_format", 1)))
+                   sample_format=int(data.get("sample_format", 1)),
+                   face_model=FaceModelRef.from_dict(data["face_model"])
+                   if data.get("face_model") else None,
+                   labels=dict(data.get("labels") or {}),
+                   licence=data.get("licence") or "", consent=data.get("consent") or "")
 
     def save(self, dataset_dir: Path) -> Path:
         return atomic_write_json(dataset_dir / self.version / CARD, self.to_dict())

@@ -46,6 +46,7 @@ class SampleSpec:
     lineage: dict[str, dict[str, Any]] = field(compare=False)  # stage -> version, hash, metrics
     inputs: dict[str, Path] = field(compare=False, default_factory=dict)  # role -> file
     fingerprint: str = ""
+    face_model_id: str = field(compare=False, default="")  # the fit's model, for the card
 
     @property
     def frames(self) -> int:
@@ -140,7 +141,8 @@ def _clip_samples(clip: Clip, lineage: dict[str, Attempt], root: DataRoot,
     for seg_start, seg_end in fit.segments.tolist():
         for a, b in windows(int(seg_start), int(seg_end), fps, cfg):
             key = sample_key(clip.id, a, b)
-            spec = SampleSpec(key, clip, split, a, b, fps, lineage_meta, paths)
+            spec = SampleSpec(key, clip, split, a, b, fps, lineage_meta, paths,
+                              face_model_id=fit.model_id)
             out.append(_with_fingerprint(spec, stages, cfg))
     return out
 

@@ -25,11 +25,14 @@ from manifests.formats.dataset import versions as card_versions
 from manifests.formats.shard import IncompleteShardError, ShardStamp, verify_shard
 from manifests.ledger import Ledger
 from manifests.outcomes import StageResult
+from stages.fitting.config import FittingConfig
 from stages.paths import DataRoot
+from stages.shards.card import CardNotes, card_notes
 from stages.shards.config import ShardsConfig
 from stages.shards.plan import Plan, SampleSpec, plan_samples
 from stages.shards.split import SPLITS
 from stages.shards.write import read_manifest, write_one_shard
+from stages.sources.ontology import Ontology
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +44,21 @@ class ShardRebuildError(CradleError):
     """A damaged shard was rebuilt but its bytes differ from the ones recorded: inputs changed."""
 
 
-def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str) -> DatasetCard:
+def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str, *,
+                  fitting: FittingConfig | None = None,
+                  ontology: Ontology | Path | None = None) -> DatasetCard:
     """Builds (or confirms) the version of dataset `name` that matches the ledger now.
 
-    When the newest version already holds exactly the current samples under the same settings,
-    no version is made: its shards are checked (and rebuilt if damaged) and its card returned.
+    When the newest version already holds exactly the current samples under the same settings
+    and its card says the same (face model, label names, licence, consent), no version is made:
+    its shards are checked (and rebuilt if damaged) and its card returned. A card that only
+    says something new makes a version that keeps every shard.
+
+    Args:
+        fitting: the fitting settings, naming the face-model file the card points to; None: the
+            default (the open model under the data home).
+        ontology: AudioSet's ontology (or its ontology.json path) for the card's label names;
+            None leaves them null.
 
     Returns:
         The card of the version that matches the ledger: its name, parent, shards and counts.
@@ -61,7 +74,9 @@ def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str) 
     known = card_versions(dataset_dir)
     parent = load_card(root.shards, f"{name}@{known[-1]}") if known else None
     members = _members(dataset_dir, parent) if parent else {}
-    if parent and parent.config_hash == config_hash and _same_samples(members, current):
+    notes = card_notes(plan.samples, cfg, root, fitting, ontology)
+    if (parent and parent.config_hash == config_hash and _same_samples(members, current)
+            and _notes_of(parent) == notes):
         log.info("shards: %s@%s already matches the ledger", name, parent.version)
         _repair(dataset_dir, parent.shards, members, current, cfg)
         _record(ledger, parent, dataset_dir)
@@ -77,8 +92,9 @@ def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str) 
                        cfg)
     shards = tuple(sorted([*reused, *fresh], key=lambda r: (SPLITS.index(r.split), r.path)))
     card = DatasetCard(name=name, version=version, parent=parent.version if parent else None,
-                       config=cfg.model_dump(), config_hash=config_hash, shards=shards,
-                       stats=_stats(plan, reused, fresh))
+                       config=cfg.settings(), config_hash=config_hash, shards=shards,
+                       stats=_stats(plan, reused, fresh), face_model=notes.face_model,
+                       labels=notes.labels, licence=notes.licence, consent=notes.consent)
     card.save(dataset_dir)  # the commit point: a version without a card does not exist
     _record(ledger, card, dataset_dir)
     log.info("shards: %s@%s: %d samples in %d shards (%d new, %d kept from %s)", name, version,
@@ -208,7 +224,13 @@ def _stats(plan: Plan, reused: list[ShardRef], fresh: list[ShardRef]) -> dict[st
         "shards_new": len(fresh),
         "shards_kept": len(reused),
         "skipped_clips": dict(sorted(plan.skipped.items())),
+        "by_face_model": dict(sorted(Counter(spec.face_model_id
+                                             for spec in plan.samples).items())),
     }
+
+
+def _notes_of(card: DatasetCard) -> CardNotes:
+    return CardNotes(card.face_model, card.labels, card.licence, card.consent)
 
 
 def _ledger_versions(ledger: Ledger, dataset: str) -> list[int]:

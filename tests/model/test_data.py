@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 import torch
 
 from manifests.formats.dataset import DatasetNotFound
+from manifests.formats.format_doc import RECIPE_MARKER
 from manifests.formats.sample import SAMPLE_FORMAT, SampleFormatError
 from manifests.formats.shard import IncompleteShardError, done_path
 from model.data import ReaderConfig, make_loader, open_dataset
@@ -84,3 +88,34 @@ def test_an_earlier_version_is_read_by_name(built) -> None:
     assert len(list(open_dataset(root.shards, "infant", cfg, split=None))) > v1.samples
     with pytest.raises(DatasetNotFound, match="v0001, v0002"):
         open_dataset(root.shards, "infant@v0009")
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "data-format.md"
+
+
+def page_recipe() -> str:
+    """The plain-webdataset code block exactly as docs/data-format.md shows it."""
+    after = PAGE.read_text(encoding="utf-8").split(RECIPE_MARKER, 1)[1]
+    return after.split("```python\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def test_the_pages_plain_webdataset_recipe_reads_one_shard_with_two_workers(
+        tmp_path: Path) -> None:
+    ledger, root = new_home(tmp_path)
+    add_curated(ledger, root, clips_of(1, 1))
+    all_train = SMALL.model_copy(update={"train_ratio": 1.0, "val_ratio": 0.0,
+                                         "test_ratio": 0.0})
+    card = build_dataset(ledger, root, all_train, "infant")
+    assert len(card.shards) == 1  # fewer shards than the recipe's two workers
+    script = tmp_path / "read_shards.py"
+    script.write_text(page_recipe())
+    assert "manifests" not in script.read_text() and "model." not in script.read_text()
+    run = subprocess.run([sys.executable, str(script), str(root.dataset_dir("infant")),
+                          card.version], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    batches = [json.loads(line) for line in run.stdout.splitlines()]
+    keys = [key for batch in batches for key in batch["keys"]]
+    frames = [n for batch in batches for n in batch["frames"]]
+    assert len(keys) == len(set(keys)) == card.samples == 3
+    assert sorted(frames) == [20, 30, 30]  # the segment's last window is shorter: padded

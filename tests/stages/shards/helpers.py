@@ -28,12 +28,14 @@ FPS = 30.0
 RATE = 16_000
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 EXPRESSION = 6
+MODEL_ID = "synthetic-model-0001"  # no file has this hash: the card names the id only
 # Small windows keep the synthetic samples (mostly landmarks) small and the tests fast.
 SMALL = ShardsConfig(window_s=1.0, overlap_s=0.5, min_window_s=0.5, samples_per_shard=4)
 
 
 def write_inputs(root: DataRoot, clip: Clip, frames: int = 60,
-                 segments: tuple[tuple[int, int], ...] = ((5, 55),)) -> dict[str, Path]:
+                 segments: tuple[tuple[int, int], ...] = ((5, 55),),
+                 model_id: str = MODEL_ID) -> dict[str, Path]:
     """Writes a clip's track, fit, clean audio and envelope; values derive from the clip id."""
     rng = np.random.default_rng(_seed(clip.id))
     seg = np.array(segments, dtype=np.int64).reshape(-1, 2)
@@ -50,7 +52,7 @@ def write_inputs(root: DataRoot, clip: Clip, frames: int = 60,
         values[~inside] = np.nan
         return values
 
-    fit = FaceFit(model_id="synthetic-model-0001", identity=rng.normal(0, 1, 4),
+    fit = FaceFit(model_id=model_id, identity=rng.normal(0, 1, 4),
                   age=rng.normal(0, 1, 1), expression=masked((EXPRESSION,)),
                   rotation=np.where(inside[:, None, None], np.eye(3), np.nan),
                   translation=masked((2,)), scale=np.where(inside, 2.0, np.nan),
@@ -74,10 +76,11 @@ def write_inputs(root: DataRoot, clip: Clip, frames: int = 60,
 
 
 def add_curated(ledger: Ledger, root: DataRoot, clips: list[Clip], fitting_ok: bool = True,
-                frames: int = 60) -> None:
+                frames: int = 60, model_id: str = MODEL_ID) -> None:
     """Registers clips and records ok download/audio/faces (and fitting) attempts for them."""
     ledger.add_clips(clips)
-    written = {clip.id: write_inputs(root, clip, frames, ((5, frames - 5),)) for clip in clips}
+    written = {clip.id: write_inputs(root, clip, frames, ((5, frames - 5),), model_id)
+               for clip in clips}
     roles = {"download": (), "audio": ("audio", "envelope"), "faces": ("track",),
              "fitting": ("fit",)}
     for stage, keys in roles.items():
