@@ -161,7 +161,7 @@ class Denoiser(nn.Module):
         emb = self.time(timestep_embedding(t, self.cfg.width))  # (B, W)
         if self.cond is not None and cond is not None:
             emb = emb + self.cond(cond)
-        self_mask, cross_mask = self._masks(b, frames, mask, x_t.device)
+        self_mask, cross_mask = attention_masks(self.cfg, b, frames, mask, x_t.device)
         for block in self.blocks:
             h = block(h, memory, emb, self_mask, cross_mask)
         return self.latent_out(self.norm(h))  # (B, T, K)
@@ -176,18 +176,19 @@ class Denoiser(nn.Module):
                     None if cond is None else cond.repeat(2, 1))  # (2B, T, K)
         return guided(both[:b], both[b:], scale)
 
-    def _masks(self, b: int, frames: int, mask: torch.Tensor | None,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Self-attention: causal (+ ALiBi); cross-attention: the band, on real audio frames."""
-        i = torch.arange(frames, device=device)
-        causal = i[None, :] <= i[:, None]  # (T, T)
-        band = (i[:, None] - i[None, :]).abs() <= self.cfg.band  # (T, T)
-        real = torch.ones(b, frames, dtype=torch.bool, device=device) if mask is None else mask
-        # A frame always sees its own audio, so no row is empty (padding rows included).
-        cross = band[None] & (real[:, None, :] | torch.eye(frames, dtype=torch.bool,
-                                                           device=device)[None])  # (B, T, T)
-        cross_mask = cross[:, None]  # (B, 1, T, T)
-        if not self.cfg.alibi_period:
-            return causal, cross_mask
-        bias = alibi_bias(frames, self.cfg.heads, self.cfg.alibi_period, device)  # (H, T, T)
-        return bias.masked_fill(~causal, float("-inf")), cross_mask
+
+def attention_masks(cfg: DenoiserConfig, b: int, frames: int, mask: torch.Tensor | None,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Self-attention: causal (+ ALiBi); cross-attention: the band, on real audio frames."""
+    i = torch.arange(frames, device=device)
+    causal = i[None, :] <= i[:, None]  # (T, T)
+    band = (i[:, None] - i[None, :]).abs() <= cfg.band  # (T, T)
+    real = torch.ones(b, frames, dtype=torch.bool, device=device) if mask is None else mask
+    # A frame always sees its own audio, so no row is empty (padding rows included).
+    cross = band[None] & (real[:, None, :] | torch.eye(frames, dtype=torch.bool,
+                                                       device=device)[None])  # (B, T, T)
+    cross_mask = cross[:, None]  # (B, 1, T, T)
+    if not cfg.alibi_period:
+        return causal, cross_mask
+    bias = alibi_bias(frames, cfg.heads, cfg.alibi_period, device)  # (H, T, T)
+    return bias.masked_fill(~causal, float("-inf")), cross_mask

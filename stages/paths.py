@@ -58,7 +58,13 @@ class DataRoot:
 
     @property
     def models(self) -> Path:
+        """Face-model files and training runs (`models/<run>/`)."""
         return self.home / "models"
+
+    @property
+    def cache(self) -> Path:
+        """Derived data that is safe to delete: audio features for training."""
+        return self.home / "cache"
 
     @property
     def demo(self) -> Path:

@@ -16,22 +16,10 @@ from model.audio.encoders import (
     load_encoder,
     to_frames,
 )
+from model.audio.testing import tiny_wav2vec2
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
 
 SR = 16_000
-
-
-def tiny_wav2vec2(folder: Path, conv_stride: tuple[int, ...] = (5, 2, 2, 2, 2, 2, 2)) -> Path:
-    """A randomly initialised wav2vec2 with voc2vec's feature rate, saved as a checkpoint folder."""
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    torch.manual_seed(0)
-    config = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=37, conv_dim=(16,) * 7, conv_stride=conv_stride,
-                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
-    Wav2Vec2Model(config).save_pretrained(folder)
-    Wav2Vec2FeatureExtractor(sampling_rate=SR).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
