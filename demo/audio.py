@@ -133,6 +133,51 @@ def laughter(duration_s: float, rng: np.random.Generator,
     return out, spans
 
 
+# Infant vowel formants (F1, F2, F3 in Hz): /a/, /e/, /i/, /u/-like, higher than an adult's.
+_INFANT_VOWELS = ((1100, 2000, 4000), (800, 2600, 4200), (550, 3200, 4500), (600, 1300, 3800))
+
+
+def babble(duration_s: float, rng: np.random.Generator,
+           sr: int = SAMPLE_RATE) -> tuple[np.ndarray, Intervals]:
+    """Canonical babbling: bouts of 2-6 repeated consonant-vowel syllables ("ba-ba-ba").
+
+    Each syllable is a stop release (a few ms of noise) and a 0.14-0.24 s vowel on an infant F0
+    (300-600 Hz) that falls through the syllable, at about three syllables a second; a bout keeps
+    its vowel, as reduplicated babbling does, and the lips close between syllables.
+
+    Returns:
+        The waveform (peak 1) and the vowels' [start, end) sample intervals.
+    """
+    n = int(duration_s * sr)
+    out = np.zeros(n)
+    spans: Intervals = []
+    pos = int(rng.uniform(0.2, 0.6) * sr)
+    while pos < n - sr:
+        syllables = int(rng.integers(2, 7))
+        f0_start = rng.uniform(340, 520)
+        vowel = _INFANT_VOWELS[int(rng.integers(len(_INFANT_VOWELS)))]
+        period = rng.uniform(0.28, 0.4)
+        for s in range(syllables):
+            length = int(rng.uniform(0.14, 0.24) * sr)
+            if pos + length > n - int(0.1 * sr):
+                break
+            release = int(0.008 * sr)
+            out[pos - release:pos] = rng.standard_normal(release) * np.linspace(0.2, 0, release)
+            t = np.arange(length) / sr
+            # A falling contour with a small rise at the onset; each syllable a little lower.
+            f0 = f0_start * (1 - 0.03 * s) * (1 + 0.05 * np.sin(np.pi * t / t[-1])
+                                               - 0.12 * t / t[-1])
+            f0 = np.clip(f0, 300, 600)
+            formants = tuple(f * rng.uniform(0.95, 1.05) for f in vowel)
+            syllable = _voiced(f0, rng, sr, formants, breath=0.08)
+            syllable *= _fade(length, int(0.02 * sr), int(0.06 * sr)) * rng.uniform(0.75, 1.0)
+            out[pos:pos + length] = syllable
+            spans.append((pos, pos + length))
+            pos += int(period * sr)
+        pos += int(rng.uniform(0.5, 1.2) * sr)
+    return out, spans
+
+
 def adult_speech(duration_s: float, rng: np.random.Generator, sr: int = SAMPLE_RATE,
                  voice: str | None = None) -> np.ndarray:
     """Adult speech from espeak-ng (F0 about 90-200 Hz), looped or cut to the duration.

@@ -41,6 +41,9 @@ def synthesise_audio(v: Variant, rng: np.random.Generator) -> dict[str, Any]:
         infant, spans = au.cry(v.duration_s, rng)
     elif v.vocal == "laughter":
         infant, spans = au.laughter(v.duration_s, rng)
+    elif v.vocal == "babble":
+        infant, spans = au.babble(v.duration_s, rng)
+    infant = infant * 10 ** (_drift(rng, np.arange(n) / au.SAMPLE_RATE, v.dynamics_db) / 20)
     sources: dict[str, np.ndarray] = {}
     if spans:
         sources["infant"] = infant * REFERENCE_RMS / au.active_rms(infant, spans)
@@ -63,9 +66,15 @@ def synthesise_audio(v: Variant, rng: np.random.Generator) -> dict[str, Any]:
             "master_gain": master}
 
 
-def _smooth_noise(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
-    """A sum of slow sinusoids: hand-held, fidgety motion without jumps."""
+def _drift(rng: np.random.Generator, t: np.ndarray, amplitude: float) -> np.ndarray:
+    """A sum of slow sinusoids peaking at `amplitude`: fidgety motion, or a voice's swell.
+
+    Draws nothing when `amplitude` is 0, so giving one kind of clip a new kind of motion leaves
+    every other clip's random stream, and so its bytes, as they were.
+    """
     out = np.zeros_like(t)
+    if not amplitude:
+        return out
     for freq in rng.uniform(0.1, 0.6, 3):
         out += np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
     return amplitude * out / 3
@@ -87,10 +96,14 @@ def plan_poses(v: Variant, jaw: np.ndarray, rng: np.random.Generator) -> list[fc
     while at < v.duration_s:
         blink = np.maximum(blink, np.clip(1 - np.abs(t - at) / 0.1, 0, 1))
         at += rng.uniform(2.0, 4.5)
-    roll = _smooth_noise(rng, t, 4.0)
-    sx, sy = _smooth_noise(rng, t, 8.0), _smooth_noise(rng, t, 6.0)
-    scale = 1 + _smooth_noise(rng, t, 0.04)
+    m = v.motion
+    roll = _drift(rng, t, m.roll_deg)
+    sx, sy = _drift(rng, t, m.shift_px[0]), _drift(rng, t, m.shift_px[1])
+    scale = 1 + _drift(rng, t, m.scale)
+    yaw, pitch = _drift(rng, t, m.yaw_deg), _drift(rng, t, m.pitch_deg)
     event = _ramp(t, v.event_span_s, 0.15 if v.event == "out_of_frame" else 0.5)
+    if v.event == "turned":
+        yaw = yaw + YAW_DEG * event
     inside = event > 0 if v.event_span_s is None else (t >= v.event_span_s[0]) & (
         t < v.event_span_s[1])
     pan = FRAME_SIZE[0] / 2 + FACE_WIDTH * 0.9
@@ -98,8 +111,8 @@ def plan_poses(v: Variant, jaw: np.ndarray, rng: np.random.Generator) -> list[fc
     for i in range(v.n_frames):
         poses.append(fc.Pose(
             jaw=float(jaw[i]), blink=float(blink[i]),
-            yaw_deg=float(YAW_DEG * event[i]) if v.event == "turned" else 0.0,
-            roll_deg=float(roll[i]), scale=float(scale[i]), shift=(float(sx[i]), float(sy[i])),
+            yaw_deg=float(yaw[i]), pitch_deg=float(pitch[i]), roll_deg=float(roll[i]),
+            scale=float(scale[i]), shift=(float(sx[i]), float(sy[i])),
             camera=(float(pan * event[i]), 0.0) if v.event == "out_of_frame" else (0.0, 0.0),
             occluder=v.event if v.event in ("hand", "pacifier") and inside[i] else None,
         ))
@@ -114,7 +127,8 @@ def build_scenes(v: Variant, landmarks: dict[str, np.ndarray]) -> list[fc.Scene]
         return [fc.make_scene(fc.load_photo("coffee"), None, FRAME_SIZE, 0, margin)]
     if v.second_photo is None:
         return [fc.make_scene(fc.load_photo(v.photo), landmarks[v.photo], FRAME_SIZE,
-                              FACE_WIDTH, margin)]
+                              FACE_WIDTH * v.face_scale, margin,
+                              fc.MOUTH_DARK if v.dark_mouth else fc.MOUTH_RED)]
     half = (w // 2, h)
     return [fc.make_scene(fc.load_photo(p), landmarks[p], half, FACE_WIDTH * 0.8, margin)
             for p in (v.photo, v.second_photo)]
@@ -137,7 +151,7 @@ def render_clip(v: Variant, seed: int, out_dir: Path,
         jaw = np.clip(env / (0.8 * env.max()), 0, 1)
         jaw = np.convolve(jaw, [0.25, 0.5, 0.25], mode="same")
     else:  # no vocalisation: the mouth stays nearly closed and moves a little
-        jaw = np.clip(0.04 + _smooth_noise(rng, np.arange(v.n_frames) / FPS, 0.06), 0, 1)
+        jaw = np.clip(0.04 + _drift(rng, np.arange(v.n_frames) / FPS, 0.06), 0, 1)
     poses = plan_poses(v, jaw, rng)
     scenes = build_scenes(v, landmarks)
     frames_truth: dict[str, list] = {k: [] for k in (

@@ -1,7 +1,8 @@
 """`generate_corpus`: the whole offline demo corpus, its AudioSet manifest and its index.
 
-Re-running with the same seed on an intact corpus writes nothing; a clip whose files are missing
-or changed is rendered again (with the corrupt clips derived from it).
+Re-running with the same seed and training-set size on an intact corpus writes nothing; a clip
+whose files are missing or changed is rendered again (with the corrupt clips derived from it); a
+new size renders or removes only the training clips it adds or drops.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from demo.clip import render_clip
 from demo.face import photo_landmarks
+from demo.training import training_variants
 from demo.variants import VARIANTS, Variant
 from manifests.files import (
     atomic_path,
@@ -40,27 +42,35 @@ def clip_files(v: Variant) -> list[str]:
     return [f"{v.name}.mp4", f"{v.name}.infant.wav", f"{v.name}.json"]
 
 
-
-def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2) -> dict[str, Any]:
+def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2,
+                    train_size: int = 0) -> dict[str, Any]:
     """Writes the demo corpus (mp4 + ground-truth JSON per clip, segments.csv, corpus.json).
 
     Args:
         out_dir: the corpus folder; created if missing.
         seed: the same seed gives the same ground truth and audio samples.
         workers: processes rendering clips in parallel (1 renders in this process).
+        train_size: clean training clips (`demo.training`) after the 15 failure variants.
 
     Returns:
         The corpus index, as written to `corpus.json`.
+
+    Raises:
+        ValueError: `train_size` is negative.
     """
     out_dir = Path(out_dir)
+    variants = VARIANTS + training_variants(train_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = _read_index(out_dir)
-    intact = _intact_clips(out_dir, old, seed)
-    if old is not None and len(intact) == len(VARIANTS) and _intact_extras(out_dir, old):
-        log.info("demo corpus in %s is intact (seed %d); nothing to do", out_dir, seed)
+    intact = _intact_clips(out_dir, old, seed) & {v.name for v in variants}
+    if (old is not None and old.get("train_size") == train_size and len(intact) == len(variants)
+            and _intact_extras(out_dir, old)):
+        log.info("demo corpus in %s is intact (seed %d, %d training clips); nothing to do",
+                 out_dir, seed, train_size)
         return old
     started = time.perf_counter()
-    rendered = [v for v in VARIANTS if not v.derive and v.name not in intact]
+    _remove_dropped(out_dir, old, variants)
+    rendered = [v for v in variants if not v.derive and v.name not in intact]
     if rendered:
         # Landmarks once, here; the workers then need neither mediapipe nor its start-up time.
         photos = {p for v in rendered for p in (v.photo, v.second_photo) if p}
@@ -74,16 +84,26 @@ def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2) -> dict[str,
             for v in rendered:
                 render_clip(v, seed, out_dir, landmarks)
     redone = {v.name for v in rendered}
-    for v in VARIANTS:
+    for v in variants:
         if v.derive and (v.name not in intact or v.source in redone):
             _derive(v, out_dir)
-    index = _index(out_dir, seed)
-    atomic_write_text(out_dir / SEGMENTS_NAME, segments_csv(seed))
+    index = _index(out_dir, seed, variants, train_size)
+    atomic_write_text(out_dir / SEGMENTS_NAME, segments_csv(seed, variants))
     index["files"] = {SEGMENTS_NAME: sha256_file(out_dir / SEGMENTS_NAME)}
     atomic_write_json(out_dir / INDEX_NAME, index)
     log.info("demo corpus: %d clips rendered in %.1f s into %s", len(rendered),
              time.perf_counter() - started, out_dir)
     return index
+
+
+def _remove_dropped(out_dir: Path, old: dict[str, Any] | None,
+                    variants: tuple[Variant, ...]) -> None:
+    """Deletes the files of clips the old index lists and this corpus no longer has."""
+    keep = {v.name for v in variants}
+    for clip in (old or {}).get("clips", []):
+        if clip["name"] not in keep:
+            for name in clip.get("files", []):
+                (out_dir / name).unlink(missing_ok=True)
 
 
 def _derive(v: Variant, out_dir: Path) -> None:
@@ -123,30 +143,31 @@ def _ffmpeg(args: list[str]) -> None:
         raise RuntimeError(f"ffmpeg failed: {' '.join(cmd)}: {result.stderr[-500:]}")
 
 
-def segments_csv(seed: int) -> str:
+def segments_csv(seed: int, variants: tuple[Variant, ...] = VARIANTS) -> str:
     """The corpus as an AudioSet segments CSV (YTID = file stem, the segment = the whole file)."""
-    labels = {label for v in VARIANTS for label in v.labels}
-    n_positive = sum(len(v.labels) for v in VARIANTS)
+    labels = {label for v in variants for label in v.labels}
+    n_positive = sum(len(v.labels) for v in variants)
     lines = [
         f"# Segments csv created by the Cradle demo generator v{GENERATOR_VERSION}, seed {seed}",
-        f"# num_ytids={len(VARIANTS)}, num_segs={len(VARIANTS)}, "
+        f"# num_ytids={len(variants)}, num_segs={len(variants)}, "
         f"num_unique_labels={len(labels)}, num_positive_labels={n_positive}",
         "# YTID, start_seconds, end_seconds, positive_labels",
     ]
-    for v in VARIANTS:
+    for v in variants:
         lines.append(f'{v.name}, 0.000, {v.duration_s:.3f}, "{",".join(v.labels)}"')
     return "\n".join(lines) + "\n"
 
 
-def _index(out_dir: Path, seed: int) -> dict[str, Any]:
+def _index(out_dir: Path, seed: int, variants: tuple[Variant, ...],
+           train_size: int) -> dict[str, Any]:
     clips = []
-    for v in VARIANTS:
+    for v in variants:
         files = clip_files(v)
         clips.append({"name": v.name, "files": files, "expected": v.expected(),
                       "duration_s": v.duration_s,
                       "sha256": {f: sha256_file(out_dir / f) for f in files}})
     return {"generator": "cradle.demo", "version": GENERATOR_VERSION, "seed": seed,
-            "segments": SEGMENTS_NAME, "clips": clips}
+            "train_size": train_size, "segments": SEGMENTS_NAME, "clips": clips}
 
 
 def _read_index(out_dir: Path) -> dict[str, Any] | None:
@@ -170,8 +191,7 @@ def _intact_clips(out_dir: Path, index: dict[str, Any] | None, seed: int) -> set
         if all((out_dir / f).is_file() and sha256_file(out_dir / f) == h
                for f, h in hashes.items()):
             intact.add(clip["name"])
-    known = {v.name for v in VARIANTS}
-    return intact & known
+    return intact
 
 
 def _intact_extras(out_dir: Path, index: dict[str, Any]) -> bool:

@@ -31,7 +31,16 @@ log = logging.getLogger(__name__)
 
 MOUTH_CORNERS = (*facemesh.MOUTH_CORNERS, *facemesh.INNER_MOUTH_CORNERS)  # all move with the jaw
 
-PHOTOS = ("astronaut", "grace_hopper")  # face photos shipped by scikit-image and matplotlib
+# Face photos shipped by scikit-image and matplotlib. The installed packages ship no others the
+# demo can animate: MediaPipe finds no face in scikit-image's "camera", and its `lfw_subset`
+# faces are 25 px grey crops whose colourless lips the faces stage reads as covered.
+PHOTOS = ("astronaut", "grace_hopper")
+# The open mouth's interior (BGR). Dark red is what the faces stage's occlusion cues were
+# measured on; FaceMesh reads it as a narrower mouth at small openings on the astronaut (whose
+# teeth it paints over). Near-black is read in proportion to the opening on both photos, so the
+# training clips, whose mouths must follow the voice at every loudness, use it.
+MOUTH_RED = (40, 35, 95)
+MOUTH_DARK = (25, 25, 35)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Scene:
     landmarks: np.ndarray | None  # (478, 3) float64
     frame_size: tuple[int, int]  # (width, height)
     origin: tuple[int, int]
+    mouth_bgr: tuple[int, int, int] = MOUTH_RED
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Pose:
     jaw: float = 0.0  # 0 closed ... 1 fully open
     blink: float = 0.0  # 0 open ... 1 closed
     yaw_deg: float = 0.0  # head turn about the vertical axis, positive = towards image left
+    pitch_deg: float = 0.0  # nod about the horizontal axis, positive = looking down
     roll_deg: float = 0.0
     scale: float = 1.0
     shift: tuple[float, float] = (0.0, 0.0)  # head translation in px
@@ -104,7 +115,8 @@ def photo_landmarks(name: str) -> np.ndarray:
 
 
 def make_scene(image: np.ndarray, landmarks: np.ndarray | None, frame_size: tuple[int, int],
-               face_width: float, margin: tuple[int, int]) -> Scene:
+               face_width: float, margin: tuple[int, int],
+               mouth_bgr: tuple[int, int, int] = MOUTH_RED) -> Scene:
     """Scales the photo so the face is `face_width` px wide and centred in the frame.
 
     The canvas extends `margin` px beyond the frame on each side (for head motion and camera
@@ -141,7 +153,7 @@ def make_scene(image: np.ndarray, landmarks: np.ndarray | None, frame_size: tupl
     if landmarks is not None:
         points = landmarks * scale
         points[:, :2] += offset
-    return Scene(canvas, points, (fw, fh), (mx, my))
+    return Scene(canvas, points, (fw, fh), (mx, my), mouth_bgr)
 
 
 @dataclass(frozen=True)
@@ -203,8 +215,9 @@ def pose_landmarks(scene: Scene, pose: Pose) -> np.ndarray:
         idx = list(eye)
         meet = np.percentile(lm[idx, 1], 70)
         lm[idx, 1] = meet + (lm[idx, 1] - meet) * (1 - 0.92 * pose.blink)
-    # 3. Yaw in 3D about a vertical axis through the ears, then roll, scale and shift; the inner
-    # ring sits on that axis, so hair and ears beside the face turn and move with it.
+    # 3. Yaw in 3D about a vertical axis through the ears, pitch about a horizontal one, then
+    # roll, scale and shift; the inner ring sits on those axes' plane, so hair and ears beside
+    # the face turn and move with it.
     centre = lm[:, :2].mean(0)
     axis_z = lm[[234, 454], 2].mean()
     ring = np.column_stack([mesh.inner, np.full(len(mesh.inner), axis_z)])
@@ -213,6 +226,11 @@ def pose_landmarks(scene: Scene, pose: Pose) -> np.ndarray:
     dx, dz = lm[:, 0] - centre[0], lm[:, 2] - axis_z
     lm[:, 0] = centre[0] + dx * np.cos(t) + dz * np.sin(t)
     lm[:, 2] = axis_z - dx * np.sin(t) + dz * np.cos(t)
+    if pose.pitch_deg:  # skipped at 0, where rounding alone would move every still head a hair
+        p = np.deg2rad(pose.pitch_deg)
+        dy, dz = lm[:, 1] - centre[1], lm[:, 2] - axis_z
+        lm[:, 1] = centre[1] + dy * np.cos(p) - dz * np.sin(p)
+        lm[:, 2] = axis_z + dy * np.sin(p) + dz * np.cos(p)
     r = np.deg2rad(pose.roll_deg)
     rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]]) * pose.scale
     lm[:, :2] = (lm[:, :2] - centre) @ rot.T + centre + np.asarray(pose.shift)
@@ -232,7 +250,7 @@ def render(scene: Scene, pose: Pose) -> tuple[np.ndarray, np.ndarray | None]:
     dst_pts = np.vstack([posed[:, :2], mesh.outer])
     canvas = _warp(scene.canvas, src_pts, dst_pts, posed[:LANDMARKS, 2], mesh)
     dst = posed[:LANDMARKS]
-    _paint_mouth(canvas, scene.landmarks, dst, pose.jaw)
+    _paint_mouth(canvas, dst, pose.jaw, scene.mouth_bgr)
     if pose.occluder:
         draw_occluder(canvas, dst, pose.occluder, scene.landmarks)
     frame = canvas[oy:oy + fh, ox:ox + fw]
@@ -276,7 +294,8 @@ def _warp(canvas: np.ndarray, src: np.ndarray, dst: np.ndarray, depth: np.ndarra
     return out
 
 
-def _paint_mouth(canvas: np.ndarray, base: np.ndarray, dst: np.ndarray, jaw: float) -> None:
+def _paint_mouth(canvas: np.ndarray, dst: np.ndarray, jaw: float,
+                 colour: tuple[int, int, int]) -> None:
     """Darkens the mouth interior as it opens (an infant's mouth: no teeth, a dark cavity)."""
     alpha = float(np.clip(jaw * 5, 0, 1))
     if alpha <= 0:
@@ -288,11 +307,10 @@ def _paint_mouth(canvas: np.ndarray, base: np.ndarray, dst: np.ndarray, jaw: flo
     mask = np.zeros(patch.shape[:2], np.float32)
     cv2.fillPoly(mask, [poly - np.array([x0, y0]) * 16], 1.0, cv2.LINE_AA, shift=4)
     mask = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None] * alpha
-    # Reddish-dark cavity, darker towards the top (shadow of the upper lip).
+    # Darker towards the top (shadow of the upper lip).
     grad = np.linspace(0.6, 1.0, patch.shape[0], dtype=np.float32)[:, None, None]
-    cavity = np.array([40, 35, 95], np.float32) * grad
+    cavity = np.array(colour, np.float32) * grad
     canvas[y0:y1, x0:x1] = (patch * (1 - mask) + cavity * mask).astype(np.uint8)
-    del base
 
 
 def draw_occluder(canvas: np.ndarray, lm: np.ndarray, kind: str,

@@ -18,9 +18,24 @@ YAW_DEG = 45.0  # the head turn of the "face_turned" variant, well past any fron
 # AudioSet MIDs for segments.csv.
 MID_BABY_CRY = "/t/dd00002"
 MID_BABY_LAUGHTER = "/t/dd00001"
+MID_BABBLING = "/m/0261r1"
 MID_SPEECH = "/m/09x0r"
 MID_MUSIC = "/m/04rlf"
 MID_TELEVISION = "/m/07c52"
+
+
+@dataclass(frozen=True)
+class HeadMotion:
+    """How far the head drifts from its photo's pose: each a peak of a slow, smooth wander.
+
+    The default is the fidgeting of every failure variant; the training clips move more.
+    """
+
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    roll_deg: float = 4.0
+    shift_px: tuple[float, float] = (8.0, 6.0)
+    scale: float = 0.04  # relative change of the face's size (leaning in and out)
 
 
 @dataclass(frozen=True)
@@ -29,14 +44,16 @@ class Variant:
 
     `gains_db` gives each contaminating source's level in dB relative to the infant's RMS over
     its vocalisation (or, where there is no infant, relative to -20 dBFS). `derive` names how a
-    corrupt variant is made from the finished clip `source`.
+    corrupt variant is made from the finished clip `source`. `dynamics_db` is the peak of a slow
+    swell and fade of the voice's level (so louder bursts open the mouth wider); `face_scale`
+    frames the face closer or farther than `FACE_WIDTH`.
     """
 
     name: str
     duration_s: float
     photo: str | None = "astronaut"  # None: a photo without a face
     second_photo: str | None = None
-    vocal: str | None = "cry"  # "cry", "laughter" or None
+    vocal: str | None = "cry"  # "cry", "laughter", "babble" or None
     gains_db: dict[str, float] = field(default_factory=lambda: {"noise": -35.0})
     rt60_s: float = 0.0
     event: str | None = None  # "out_of_frame", "turned", "hand", "pacifier"
@@ -46,6 +63,10 @@ class Variant:
     reason: ReasonCode | None = None
     derive: str | None = None  # "truncated", "empty", "no_audio", "audio_only"
     source: str | None = None
+    motion: HeadMotion = HeadMotion()
+    dynamics_db: float = 0.0
+    face_scale: float = 1.0
+    dark_mouth: bool = False  # a near-black open mouth, not dark red (see demo.face.MOUTH_DARK)
 
     @property
     def n_frames(self) -> int:
@@ -58,7 +79,8 @@ class Variant:
         Every clip claims an infant label (that is how it would have been selected), including
         the ones whose audio turns out to hold none: exactly the label noise Cradle must catch.
         """
-        labels = [MID_BABY_LAUGHTER if self.vocal == "laughter" else MID_BABY_CRY]
+        labels = [{"laughter": MID_BABY_LAUGHTER, "babble": MID_BABBLING}.get(
+            self.vocal or "", MID_BABY_CRY)]
         if "speech" in self.gains_db:
             labels.append(MID_SPEECH)
         if "music" in self.gains_db:

@@ -13,6 +13,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from flows.datasets_cli import datasets
+from flows.model_cli import sample, train
 from manifests.errors import CradleError
 from manifests.ledger import Ledger, StatusCount
 from manifests.ledger.export import export_manifests
@@ -25,6 +26,8 @@ app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D t
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(datasets, name="datasets")
+app.command()(train)
+app.command()(sample)
 console = Console()
 
 
@@ -126,6 +129,8 @@ def run(
 def demo_data(
     out: Annotated[Path | None, typer.Option(help="Corpus folder; default: <home>/demo.")] = None,
     seed: Annotated[int | None, typer.Option(help="Default: demo.seed from the config.")] = None,
+    train_size: Annotated[int | None, typer.Option(
+        min=0, help="Clean training clips to add; default: demo.train_size.")] = None,
     preview: Annotated[bool, typer.Option(help="Also write contact_sheet.png.")] = False,
 ) -> None:
     """Generate the offline demo corpus: clips with known right answers (safe to repeat)."""
@@ -133,8 +138,10 @@ def demo_data(
 
     cfg = _config()
     target = out or DataRoot(cfg.home).demo
-    index = generate_corpus(target, seed=cfg.demo.seed if seed is None else seed)
-    console.print(f"{len(index['clips'])} clips in [bold]{target.resolve()}[/]")
+    index = generate_corpus(target, seed=cfg.demo.seed if seed is None else seed,
+                            train_size=cfg.demo.train_size if train_size is None else train_size)
+    console.print(f"{len(index['clips'])} clips ({index['train_size']} for training) in "
+                  f"[bold]{target.resolve()}[/]")
     if preview:
         sheet = write_contact_sheet(target, target / "contact_sheet.png")
         console.print(f"contact sheet: {sheet.resolve()}")

@@ -49,11 +49,11 @@ def open_ledger(url: str) -> None:
 
 
 @task
-def prepare_demo_corpus(folder: Path, seed: int) -> Path:
-    """Generates the demo corpus unless an intact one with this seed is already there."""
+def prepare_demo_corpus(folder: Path, seed: int, train_size: int) -> Path:
+    """Generates the demo corpus unless an intact one with this seed and size is already there."""
     from demo import generate_corpus
 
-    generate_corpus(folder, seed=seed)
+    generate_corpus(folder, seed=seed, train_size=train_size)
     return folder / "segments.csv"
 
 
@@ -68,7 +68,8 @@ def build_shards(ctx: RunContext, dataset: str) -> dict[str, Any]:
     """Builds (or confirms) the dataset version that matches the ledger after this run."""
     ledger = Ledger(ctx.ledger_url)
     try:
-        card = build_dataset(ledger, ctx.root, ctx.cfg.shards, dataset)
+        card = build_dataset(ledger, ctx.root, ctx.cfg.shards, dataset, fitting=ctx.cfg.fitting,
+                             ontology=ctx.cfg.sources.ontology)
         new_clips = record_clip_outcomes(ledger, card, ctx.run_id)
     finally:
         ledger.close()
@@ -104,7 +105,7 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
         with contextlib.ExitStack() as stack:
             fetching = ctx
             if params.demo:
-                segments = prepare_demo_corpus(root.demo, cfg.demo.seed)
+                segments = prepare_demo_corpus(root.demo, cfg.demo.seed, cfg.demo.train_size)
                 clips += read_audioset_csv(segments, url_template=DEMO_URL, id_prefix="demo")
                 # The demo goes through the real download path: a loopback server for this run.
                 fetching = replace(ctx, demo_base_url=stack.enter_context(serve_corpus(root.demo)))

@@ -78,30 +78,33 @@ def shard_paths(shards_dir: Path, dataset: str, split: str | None = "train") -> 
 
 
 def open_dataset(shards_dir: Path, dataset: str, cfg: ReaderConfig | None = None,
-                 split: str | None = "train") -> wds.WebDataset:
+                 split: str | None = "train", epoch: int = 0) -> wds.WebDataset:
     """An IterableDataset of windows (dicts of tensors) for a DataLoader with any worker count.
 
     Shards are divided among DataLoader workers (and distributed nodes), so each sample is read
-    once per epoch.
+    once per epoch. Each epoch shuffles differently, but a sample's crop stays the same, so
+    cached audio features of a window serve every epoch.
     """
     cfg = cfg or ReaderConfig()
     urls = [str(path) for path in shard_paths(shards_dir, dataset, split)]
+    order = cfg.seed + epoch
     pipeline = wds.WebDataset(urls, shardshuffle=len(urls) if cfg.train else False,
                               nodesplitter=wds.split_by_node, workersplitter=wds.split_by_worker,
-                              empty_check=False, seed=cfg.seed)
+                              empty_check=False, seed=order)
     if cfg.train and cfg.shuffle_buffer > 1:
-        pipeline = pipeline.shuffle(cfg.shuffle_buffer, seed=cfg.seed)
+        pipeline = pipeline.shuffle(cfg.shuffle_buffer, seed=order)
     return pipeline.map(partial(to_window, cfg=cfg))
 
 
 def make_loader(shards_dir: Path, dataset: str, batch_size: int, num_workers: int = 2,
-                cfg: ReaderConfig | None = None, split: str | None = "train") -> DataLoader:
+                cfg: ReaderConfig | None = None, split: str | None = "train",
+                epoch: int = 0) -> DataLoader:
     """A DataLoader over `open_dataset`, batching windows into (B, T, ...) tensors.
 
     Workers start from a fork server, not a fork of this process: a training process holds
     threads (torch, CUDA, loggers) that a plain fork copies mid-flight, which crashes workers.
     """
-    return DataLoader(open_dataset(shards_dir, dataset, cfg, split), batch_size=batch_size,
+    return DataLoader(open_dataset(shards_dir, dataset, cfg, split, epoch), batch_size=batch_size,
                       num_workers=num_workers, persistent_workers=False,
                       multiprocessing_context="forkserver" if num_workers else None)
 

@@ -76,7 +76,6 @@ def generate(model: TrainedModel, features: np.ndarray, cfg: SampleConfig,
     starts = windows(frames, window, min(overlap, window - 1))
     weights = crossfade_weights(starts, frames, window)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    network = model.network.to(device)
     out = np.zeros((frames, model.targets.dim()))
     for first in range(0, len(starts), WINDOWS_PER_BATCH):
         group = starts[first:first + WINDOWS_PER_BATCH]
@@ -87,7 +86,7 @@ def generate(model: TrainedModel, features: np.ndarray, cfg: SampleConfig,
             audio[w, :len(part)], mask[w, :len(part)] = part, True
         batch_cond = None if cond is None else cond.to(device).expand(len(group), -1)
         with torch.no_grad():
-            x = _denoise(model, network, audio, mask, batch_cond, cfg, generator, device)
+            x = denoise_windows(model, audio, mask, batch_cond, cfg, generator, device)
         motion = model.targets.restore(x).cpu().numpy()  # (W, T, K)
         for w, start in enumerate(group):
             n = min(window, frames - start)
@@ -95,9 +94,11 @@ def generate(model: TrainedModel, features: np.ndarray, cfg: SampleConfig,
     return out.astype(np.float32)
 
 
-def _denoise(model: TrainedModel, network: torch.nn.Module, audio: torch.Tensor,
-             mask: torch.Tensor, cond: torch.Tensor | None, cfg: SampleConfig,
-             generator: torch.Generator, device: str) -> torch.Tensor:
+def denoise_windows(model: TrainedModel, audio: torch.Tensor, mask: torch.Tensor,
+                    cond: torch.Tensor | None, cfg: SampleConfig, generator: torch.Generator,
+                    device: str) -> torch.Tensor:
+    """Windows of features (W, T, A) with masks (W, T) -> normalised targets (W, T, K)."""
+    network = model.network.to(device)
     if not isinstance(network, Denoiser):
         return network(audio, mask, cond)  # the deterministic regressor: one pass
 

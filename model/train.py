@@ -115,9 +115,9 @@ class Trainer:
     # -- data -----------------------------------------------------------------------------------
 
     def batches(self, split: str = "train", epoch: int = 0) -> Iterator[dict[str, Any]]:
-        reader = replace(self.cfg.reader, train=split == "train", seed=self.cfg.seed + epoch)
+        reader = replace(self.cfg.reader, train=split == "train", seed=self.cfg.seed)
         loader = make_loader(self.paths.shards, self.cfg.dataset, self.cfg.batch_size,
-                             self.cfg.num_workers, reader, split)
+                             self.cfg.num_workers, reader, split, epoch)
         # Starting an iterator draws a seed from the global RNG, which dropout also uses; a
         # resumed run starts one at another step, so the draw must not touch the global state.
         with torch.random.fork_rng(devices=[]):

@@ -1,8 +1,10 @@
-"""Shared fixtures: isolated data roots, and the ledger on SQLite and on a real PostgreSQL."""
+"""Shared fixtures: isolated data roots, the demo corpus and a curated demo data root, a Prefect
+test server, and the ledger on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEMO_SEED = 0  # the default `demo.seed`: tests see the corpus `make run` curates
+# Training clips in `demo_home`: with demo/training.py's split plan, 6 train videos (clean_cry
+# and clean_laugh among them), 2 val and 2 test, curated in about a minute on 2 cores.
+DEMO_HOME_TRAIN_SIZE = 8
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +32,47 @@ def demo_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-corpus")
     generate_corpus(out, seed=DEMO_SEED, workers=2)
     return out
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One Prefect test server for every test that runs a flow (starting one takes ~15 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path,
+              prefect_server: None) -> Path:
+    """A data root after `cradle run --demo` with `DEMO_HOME_TRAIN_SIZE` training clips.
+
+    Built once per session, and only when a test asks for it (about a minute past `demo_corpus`
+    and `prefect_server`; mark such tests `slow`): the session's corpus gains the training clips
+    and the nightly flow curates it through the CLI, so `<home>/shards/demo/v0001` holds train,
+    val and test shards and `<home>/ledger.sqlite` every verdict. Read it, never change it:
+    other tests share it.
+    """
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    work = tmp_path_factory.mktemp("demo-home")
+    home = work / "cradle-data"
+    shutil.copytree(demo_corpus, home / "demo")  # the failure variants are reused as they are
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("CRADLE_"):
+                patch.delenv(name)
+        patch.chdir(work)
+        patch.setenv("CRADLE_HOME", str(home))
+        patch.setenv("CRADLE_DEMO__TRAIN_SIZE", str(DEMO_HOME_TRAIN_SIZE))
+        patch.setenv("PREFECT_HOME", str(work / "prefect"))
+        result = CliRunner().invoke(app, ["run", "--demo"], catch_exceptions=False,
+                                    terminal_width=120)
+    assert result.exit_code == 0, result.output
+    return home
 
 
 @pytest.fixture(scope="session")

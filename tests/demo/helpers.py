@@ -52,3 +52,19 @@ def ffprobe(path: Path) -> tuple[int, dict[str, Any]]:
                              "-show_streams", str(path)], capture_output=True, text=True,
                             check=False)
     return result.returncode, (json.loads(result.stdout) if result.stdout.strip() else {})
+
+
+def f0_per_frame(x: np.ndarray, sr: int = 16_000) -> np.ndarray:
+    """Autocorrelation F0 (Hz) of voiced 40 ms frames; 0 where a frame is quiet or unvoiced."""
+    n, out = int(0.04 * sr), []
+    floor = 0.1 * np.sqrt(np.mean(x**2))
+    for start in range(0, len(x) - n, n):
+        frame = x[start:start + n] - x[start:start + n].mean()
+        if np.sqrt(np.mean(frame**2)) < floor:
+            out.append(0.0)
+            continue
+        ac = np.correlate(frame, frame, "full")[n - 1:]
+        lo, hi = sr // 700, sr // 70
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        out.append(sr / lag if ac[lag] > 0.4 * ac[0] else 0.0)
+    return np.asarray(out)

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from demo.variants import VARIANTS
 from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
-from tests.demo.helpers import decode_audio, ffprobe, truth
+from tests.demo.helpers import decode_audio, f0_per_frame, ffprobe, truth
 
 
 def test_every_playable_clip_has_its_declared_format(corpus: Path) -> None:
@@ -51,22 +51,6 @@ def test_ground_truth_declares_a_verdict_stage_and_reason(corpus: Path) -> None:
             assert expected["stage"] in PIPELINE_STAGES
 
 
-def _f0_per_frame(x: np.ndarray, sr: int = 16_000) -> np.ndarray:
-    """Autocorrelation F0 (Hz) of voiced 40 ms frames; 0 where a frame is quiet or unvoiced."""
-    n, out = int(0.04 * sr), []
-    floor = 0.1 * np.sqrt(np.mean(x**2))
-    for start in range(0, len(x) - n, n):
-        frame = x[start:start + n] - x[start:start + n].mean()
-        if np.sqrt(np.mean(frame**2)) < floor:
-            out.append(0.0)
-            continue
-        ac = np.correlate(frame, frame, "full")[n - 1:]
-        lo, hi = sr // 700, sr // 70
-        lag = lo + int(np.argmax(ac[lo:hi]))
-        out.append(sr / lag if ac[lag] > 0.4 * ac[0] else 0.0)
-    return np.asarray(out)
-
-
 def test_cry_bursts_are_where_the_mask_says_and_in_the_infant_f0_range(corpus: Path) -> None:
     t = truth(corpus, "clean_cry")
     infant, sr = sf.read(corpus / t["audio"]["infant_wav"])
@@ -78,7 +62,7 @@ def test_cry_bursts_are_where_the_mask_says_and_in_the_infant_f0_range(corpus: P
         mask[a:b] = True
     # Outside the mask only the quiet in-breaths between bursts remain.
     assert np.sqrt(np.mean(infant[~mask] ** 2)) < 0.25 * np.sqrt(np.mean(infant[mask] ** 2))
-    f0 = _f0_per_frame(infant[mask])
+    f0 = f0_per_frame(infant[mask])
     voiced = f0[f0 > 0]
     assert np.mean((voiced >= 340) & (voiced <= 620)) > 0.8
 
@@ -92,7 +76,7 @@ def test_silent_is_silent(corpus: Path) -> None:
 def test_speech_only_has_adult_f0_and_no_infant_bursts(corpus: Path) -> None:
     t = truth(corpus, "adult_speech")
     assert t["audio"]["vocal_intervals"] == []
-    f0 = _f0_per_frame(decode_audio(corpus / "adult_speech.mp4"))
+    f0 = f0_per_frame(decode_audio(corpus / "adult_speech.mp4"))
     voiced = f0[f0 > 0]
     assert len(voiced) > 40
     assert np.mean((voiced >= 70) & (voiced <= 250)) > 0.6

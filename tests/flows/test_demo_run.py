@@ -1,45 +1,37 @@
 """`cradle run --demo`, the command a new user runs first: every demo clip ends where its ground
-truth says, through every stage the nightly flow runs today."""
+truth says, through every stage, and the training clips make a dataset split three ways by video."""
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from demo.variants import VARIANTS
 from flows.cli import app
 from manifests.ledger import Ledger
 from manifests.outcomes import PIPELINE_STAGES
-from stages.config import load_config
+from tests.conftest import DEMO_HOME_TRAIN_SIZE
+
+runner = CliRunner()
 
 
 @pytest.mark.slow
-def test_demo_run_ends_every_clip_as_its_ground_truth_says(
-        isolated_home: Path, demo_corpus: Path, prefect_server: None, monkeypatch) -> None:
-    monkeypatch.setenv("PREFECT_HOME", str(isolated_home / "prefect"))
-    shutil.copytree(demo_corpus, isolated_home / "demo")  # an intact corpus is reused as is
-    runner = CliRunner()
-    result = runner.invoke(app, ["run", "--demo"], catch_exceptions=False, terminal_width=120)
-    assert result.exit_code == 0, result.output
-    ran = [line.split(":")[0] for line in result.output.splitlines()
-           if re.match(r"^[a-z]+: ", line)]
-    assert ran[:4] == ["sources", "download", "audio", "faces"]
-    # Every stage records a per-clip outcome; an accepted clip ends in a dataset version.
-    curated = [stage for stage in PIPELINE_STAGES if stage in ran and stage != "sources"]
-
-    ledger = Ledger(load_config().ledger_url)
+def test_demo_run_ends_every_clip_as_its_ground_truth_says(demo_home: Path) -> None:
+    corpus = demo_home / "demo"
+    ledger = Ledger(f"sqlite:///{demo_home / 'ledger.sqlite'}")
     clips = ledger.clips()
-    assert len(clips) == 15
+    assert len(clips) == len(VARIANTS) + DEMO_HOME_TRAIN_SIZE
     assert all(c.url.startswith("demo://") for c in clips)
     wrong = []
     for clip in clips:
         name = clip.id.removeprefix("demo-").rsplit("-", 2)[0]
-        expected = json.loads((demo_corpus / f"{name}.json").read_text())["expected"]
-        for stage in curated:
+        expected = json.loads((corpus / f"{name}.json").read_text())["expected"]
+        # Every stage records a per-clip outcome; an accepted clip ends in a dataset version.
+        for stage in PIPELINE_STAGES[1:]:
             latest = ledger.latest(stage, [clip.id]).get(clip.id)
             if stage == expected["stage"]:
                 got = (latest.status.value, latest.reason.value if latest.reason else None)
@@ -52,16 +44,50 @@ def test_demo_run_ends_every_clip_as_its_ground_truth_says(
     ledger.close()
     assert wrong == []
 
+
+@pytest.mark.slow
+def test_demo_dataset_holds_videos_in_every_split(demo_home: Path) -> None:
+    card = json.loads((demo_home / "shards" / "demo" / "v0001" / "dataset.json").read_text())
+    by_split = card["stats"]["by_split"]
+    # The two clean failure variants and every training clip, each its own source video.
+    assert sum(s["videos"] for s in by_split.values()) == 2 + DEMO_HOME_TRAIN_SIZE
+    assert {name: s["videos"] >= 2 for name, s in by_split.items()} == {
+        "train": True, "val": True, "test": True}
+    assert all(s["samples"] >= s["videos"] for s in by_split.values())
+
+
+@pytest.mark.slow
+def test_status_counts_every_demo_clip(demo_home: Path, isolated_home: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRADLE_HOME", str(demo_home))
     status = runner.invoke(app, ["status"], terminal_width=120)
-    assert "15 clips in the ledger" in status.output
+    assert f"{len(VARIANTS) + DEMO_HOME_TRAIN_SIZE} clips in the ledger" in status.output
 
 
 def test_demo_data_writes_a_corpus_and_contact_sheet(isolated_home: Path,
                                                      demo_corpus: Path) -> None:
     target = isolated_home / "corpus"
     shutil.copytree(demo_corpus, target)
-    result = CliRunner().invoke(app, ["demo-data", "--out", str(target), "--preview"],
-                                catch_exceptions=False)
+    result = runner.invoke(app, ["demo-data", "--out", str(target), "--train-size", "0",
+                                 "--preview"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "15 clips" in result.output
+    assert "15 clips (0 for training)" in result.output
     assert (target / "contact_sheet.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_demo_data_takes_the_training_size_from_the_flag_or_the_config(
+        isolated_home: Path, demo_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = isolated_home / "corpus"
+    shutil.copytree(demo_corpus, target)
+    monkeypatch.setenv("CRADLE_DEMO__TRAIN_SIZE", "1")
+    result = runner.invoke(app, ["demo-data", "--out", str(target)], catch_exceptions=False)
+    assert "16 clips (1 for training)" in result.output
+    [extra] = json.loads((target / "corpus.json").read_text())["clips"][len(VARIANTS):]
+    assert all((target / name).is_file() for name in extra["files"])
+
+    result = runner.invoke(app, ["demo-data", "--out", str(target), "--train-size", "0"],
+                           catch_exceptions=False)
+    assert "15 clips (0 for training)" in result.output
+    assert not any((target / name).exists() for name in extra["files"])
+    assert runner.invoke(app, ["demo-data", "--train-size", "-1"]).exit_code == 2

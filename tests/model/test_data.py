@@ -119,3 +119,16 @@ def test_the_pages_plain_webdataset_recipe_reads_one_shard_with_two_workers(
     frames = [n for batch in batches for n in batch["frames"]]
     assert len(keys) == len(set(keys)) == card.samples == 3
     assert sorted(frames) == [20, 30, 30]  # the segment's last window is shorter: padded
+
+
+def test_each_epoch_shuffles_anew_but_crops_every_window_the_same(built) -> None:
+    _, root, _ = built
+    cfg = ReaderConfig(frames=24, shuffle_buffer=8)
+
+    def epoch(n: int) -> dict[str, torch.Tensor]:
+        return {w["key"]: w["expression"] for w in open_dataset(root.shards, "infant", cfg,
+                                                               epoch=n)}
+
+    first, second = epoch(0), epoch(1)
+    assert list(first) != list(second) and set(first) == set(second)
+    assert all(torch.equal(first[key], second[key]) for key in first)

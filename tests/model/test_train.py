@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from manifests.formats.dataset import DatasetNotFound
+from manifests.formats.dataset import DatasetNotFound, load_card
 from model.checkpoint import checkpoint_paths, load_trained
 from model.train import TrainPaths, main
 from model.train_config import TrainConfig, load_preset
@@ -46,14 +46,17 @@ def test_a_run_stopped_at_a_checkpoint_resumes_to_the_same_losses(paths: TrainPa
 
 
 def test_the_run_folder_holds_its_config_logs_and_a_loadable_model(paths: TrainPaths) -> None:
-    result = main(tiny(steps=8), paths, show_progress=False)
+    result = main(tiny(steps=12), paths, show_progress=False)  # 12 steps: over two epochs
     saved = TrainConfig.load(result.run_dir)
     assert saved.dataset == "infant@v0001"  # pinned: a resume never switches data
-    assert json.loads((result.run_dir / "config.json").read_text())["steps"] == 8
+    assert json.loads((result.run_dir / "config.json").read_text())["steps"] == 12
     assert any((result.run_dir / "logs").iterdir())  # TensorBoard event files
     trained = load_trained(result.run_dir)
-    assert trained.step == 8 and trained.fps == pytest.approx(30.0)
+    assert trained.step == 12 and trained.fps == pytest.approx(30.0)
     assert not trained.network.training
+    # Every epoch reads the same crops, so each training window was encoded exactly once.
+    windows = load_card(paths.shards, "infant").stats["by_split"]["train"]["samples"]
+    assert len(list((paths.cache / "features").glob("*.npy"))) == windows
 
 
 def test_a_regressor_trains_on_landmark_targets(paths: TrainPaths) -> None:

@@ -1,0 +1,153 @@
+"""Sampling speed and quality: DDIM with 25 vs 1000 steps, and training throughput.
+
+1. Speed: seconds to generate 10 s of 30 fps motion (300 frames, crossfaded windows) with the
+   default denoiser size (DenoiserConfig(): width 256, 4 layers, voc2vec-sized 768-d features),
+   with 25 and with 1000 DDIM steps; the baseline is one denoiser forward on the same windows,
+   measured in the same run, so the ratios hold on a busy machine. Goal: <= 0.5 s for 25 steps.
+2. Quality: the demo preset trained on the demo dataset (a run in the data home, resumed or
+   reused when it exists), then LVE against the truth on the dataset's windows with 25 and 1000
+   steps. Goal: the gap <= 5 %.
+3. Training samples/s of the demo preset.
+
+    .venv/bin/python -m bench.sampling [--dataset demo] [--train-steps 600] [--threads 2]
+
+Needs a built demo dataset: run `make run` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoint import TrainedModel, load_trained
+from model.data import ReaderConfig, make_loader
+from model.denoiser import Denoiser, DenoiserConfig
+from model.diffusion import Diffusion
+from model.face.from_card import load_entry_face_model
+from model.metrics import lve
+from model.sample import SampleConfig, denoise_windows, generate
+from model.targets import Targets
+from model.train import Trainer, TrainPaths, main, pin_dataset
+from model.train_config import load_preset
+from stages.config import load_config
+from stages.paths import DataRoot
+
+FRAMES, FPS = 300, 30.0  # 10 s of motion
+
+
+def timed(fn, repeats: int = 3) -> float:
+    """The median wall time of `fn()` in seconds."""
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def speed() -> None:
+    cfg = DenoiserConfig()
+    preset = load_preset("infant-diffusion")
+    torch.manual_seed(0)
+    network = Denoiser(cfg).eval()
+    model = TrainedModel(preset, cfg, network, Targets("expression", torch.zeros(cfg.latent_dim),
+                                                       torch.ones(cfg.latent_dim)),
+                         Diffusion(preset.diffusion), None, 0, FPS)
+    features = np.random.default_rng(0).standard_normal((FRAMES, cfg.audio_dim)).astype("f4")
+    window = preset.reader.frames
+    x = torch.zeros(3, window, cfg.latent_dim)
+    audio = torch.zeros(3, window, cfg.audio_dim)
+    with torch.no_grad():
+        forward = timed(lambda: network(x, torch.zeros(3, dtype=torch.long), audio), repeats=5)
+    fast = timed(lambda: generate(model, features, SampleConfig(steps=25)))
+    slow = timed(lambda: generate(model, features, SampleConfig(steps=1000)), repeats=1)
+    print(f"speed: 10 s of 30 fps motion ({FRAMES} frames, windows of {window}), default size "
+          f"(width {cfg.width}, {cfg.layers} layers, {cfg.audio_dim}-d audio)")
+    print(f"  baseline: one forward over the windows {forward * 1000:.1f} ms")
+    print(f"  DDIM   25 steps: {fast:.3f} s ({fast / forward:.0f} forwards)  goal <= 0.5 s")
+    print(f"  DDIM 1000 steps: {slow:.2f} s ({slow / forward:.0f} forwards), "
+          f"{slow / fast:.1f}x the 25-step time")
+
+
+def quality(root: DataRoot, dataset: str, train_steps: int) -> None:
+    paths = TrainPaths(root.home, root.shards, root.models, root.cache)
+    cfg = load_preset("demo").with_overrides([f"dataset={dataset}", f"steps={train_steps}"])
+    began = time.perf_counter()
+    result = main(cfg, paths, show_progress=False)
+    print(f"quality: demo preset, {result.step} steps ({time.perf_counter() - began:.0f} s here, "
+          f"0 when the run already existed), loss {result.losses[0]:.3g} -> "
+          f"{result.losses[-1]:.3g}")
+    model = load_trained(result.run_dir)
+    face_model = load_entry_face_model(model.face_model, root.home)
+    reader = ReaderConfig(frames=model.cfg.reader.frames, train=False)
+    batch = next(iter(make_loader(root.shards, model.cfg.dataset, 32, 0, reader, None)))
+    from model.audio.cache import FeatureCache
+    from model.audio.encoders import load_encoder
+
+    cache = FeatureCache(root.cache / "features", load_encoder(model.cfg.encoder))
+    frames = batch["mask"].shape[1]
+    audio = torch.from_numpy(np.stack([cache.features(a.numpy(), frames)
+                                       for a in batch["audio"]]))
+    mask = batch["mask"]
+    lips = face_model.lip_vertices
+
+    def lips_of(expression: torch.Tensor) -> np.ndarray:
+        ident = batch["identity"][:, None].expand(-1, frames, -1)
+        age = batch["age"][:, None].expand(-1, frames, -1)
+        with torch.no_grad():
+            verts = face_model.decode(ident, expression, age)  # (W, T, N, 3)
+        return verts[:, :, lips][mask].numpy()  # (F, L, 3) valid frames only
+
+    truth = lips_of(batch["expression"])
+    errors = {}
+    for steps in (25, 1000):
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            x = denoise_windows(model, audio, mask, None, SampleConfig(steps=steps), generator,
+                                "cpu")
+        errors[steps] = lve(lips_of(model.targets.restore(x)), truth)
+    gap = abs(errors[25] - errors[1000]) / errors[1000]
+    print(f"  LVE on {int(mask.sum())} frames of {len(mask)} windows: 25 steps "
+          f"{errors[25]:.3f} (sqrt {np.sqrt(errors[25]):.2f}), 1000 steps {errors[1000]:.3f} "
+          f"(sqrt {np.sqrt(errors[1000]):.2f}); gap {100 * gap:.1f} %  goal <= 5 %")
+
+
+def throughput(root: DataRoot, dataset: str, steps: int = 20) -> None:
+    """Optimiser steps on cached features (as every epoch after the first is)."""
+    cfg, card = pin_dataset(load_preset("demo").with_overrides([f"dataset={dataset}"]),
+                            root.shards)
+    with tempfile.TemporaryDirectory() as runs:
+        paths = TrainPaths(root.home, root.shards, Path(runs), root.cache)
+        trainer = Trainer(cfg, paths, card, torch.device("cpu"))
+        batches = trainer.training_batches()
+        for _ in range(3):
+            trainer.train_step(next(batches))  # warm the feature cache and the allocator
+        began = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step(next(batches))
+        seconds = time.perf_counter() - began
+    print(f"training: demo preset, {cfg.batch_size} windows of {cfg.reader.frames} frames a "
+          f"step: {steps * cfg.batch_size / seconds:.1f} samples/s")
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="demo")
+    parser.add_argument("--train-steps", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    root = DataRoot(load_config().home)
+    speed()
+    quality(root, args.dataset, args.train_steps)
+    throughput(root, args.dataset)
+
+
+if __name__ == "__main__":
+    run()
