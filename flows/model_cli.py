@@ -52,7 +52,7 @@ def sample(
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 1.0,
     seed: Annotated[int, typer.Option(help="The same seed gives the same motion.")] = 0,
     out: Annotated[Path | None, typer.Option(
-        help="Output stem; default: <run>/samples/<audio name>-s<seed>.")] = None,
+        help="Output path without suffix; default: <run>/samples/<audio name>-s<seed>.")] = None,
     obj: Annotated[bool, typer.Option(help="Also write one OBJ per frame.")] = False,
     preview: Annotated[bool, typer.Option(help="Also write a preview mp4 with the audio.")] = True,
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.denoiser import Block, DenoiserConfig, attention_masks
+from model.denoiser import Block, DenoiserConfig, band_mask, self_bias
 
 
 class Regressor(nn.Module):
@@ -35,8 +35,9 @@ class Regressor(nn.Module):
         emb = self.style.expand(b, -1)  # (B, W)
         if self.cond is not None and cond is not None:
             emb = emb + self.cond(cond)
-        self_mask, cross_mask = attention_masks(self.cfg, b, frames, mask, audio.device)
+        bias = self_bias(self.cfg, frames, audio.device)
+        allowed = band_mask(self.cfg.band, b, frames, mask, audio.device)
         h = memory
         for block in self.blocks:
-            h = block(h, memory, emb, self_mask, cross_mask)
+            h = block(h, block.cross_attn.keys_values(memory), emb, bias, allowed)
         return self.out(self.norm(h))  # (B, T, K)

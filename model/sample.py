@@ -102,10 +102,16 @@ def denoise_windows(model: TrainedModel, audio: torch.Tensor, mask: torch.Tensor
     if not isinstance(network, Denoiser):
         return network(audio, mask, cond)  # the deterministic regressor: one pass
 
-    def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if cfg.guidance == 1.0:
-            return network(x_t, t, audio, mask, None, cond)
-        return network.guided(x_t, t, audio, cfg.guidance, mask, cond)
+    if cfg.guidance == 1.0:  # the plain conditional: no unconditional pass needed
+        ctx = network.context(audio, mask, None, cond)
+
+        def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return network.denoise(x_t, t, ctx)
+    else:
+        ctx = network.guided_context(audio, mask, cond)
+
+        def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return network.guided_denoise(x_t, t, ctx, cfg.guidance)
 
     shape = (audio.shape[0], audio.shape[1], model.targets.dim())
     return model.diffusion.sample(predict_x0, shape, cfg.steps, cfg.eta, generator, device)
@@ -146,7 +152,7 @@ def synthesise(model: TrainedModel, wave: np.ndarray, cfg: SampleConfig,
 
 
 def save_motion(motion: Motion, out: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Writes `<out>.npz`: targets, vertices (if any), landmarks and their MediaPipe ids, fps."""
+    """Writes the npz `out`: targets, vertices (if any), landmarks and their MediaPipe ids, fps."""
     arrays = {"targets": motion.targets, "landmarks": motion.landmarks.astype(np.float32),
               "landmark_ids": motion.landmark_ids.astype(np.int64),
               "fps": np.float32(motion.fps)}
@@ -154,7 +160,7 @@ def save_motion(motion: Motion, out: Path, extra: dict[str, Any] | None = None) 
         arrays["vertices"] = motion.vertices.astype(np.float32)
     for name, value in (extra or {}).items():
         arrays[name] = np.asarray(value)
-    return atomic_save_npz(out.with_suffix(".npz"), OUTPUT_FORMAT, arrays)
+    return atomic_save_npz(out, OUTPUT_FORMAT, arrays)
 
 
 def save_obj_sequence(motion: Motion, folder: Path) -> list[Path]:
@@ -183,14 +189,15 @@ def render(checkpoint: Path, audio: Path, cfg: SampleConfig, home: Path,
         face_model = load_entry_face_model(model.face_model, home)
     motion = synthesise(model, read_audio(audio), cfg, face_model, device)
     run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
-    stem = out or run_dir / "samples" / f"{audio.stem}-s{cfg.seed}"
-    written = [save_motion(motion, stem, {"seed": cfg.seed, "guidance": cfg.guidance,
-                                          "steps": cfg.steps or model.cfg.diffusion.sample_steps,
-                                          "checkpoint_step": model.step})]
+    stem = out or run_dir / "samples" / f"{audio.name.split('.')[0]}-s{cfg.seed}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    settings = {"seed": cfg.seed, "guidance": cfg.guidance, "checkpoint_step": model.step,
+                "steps": cfg.steps or model.cfg.diffusion.sample_steps}
+    written = [save_motion(motion, stem.parent / f"{stem.name}.npz", settings)]
     if obj:
         save_obj_sequence(motion, stem.parent / f"{stem.name}-obj")
         written.append(stem.parent / f"{stem.name}-obj")
     if preview:
         written.append(write_preview(motion.landmarks, motion.landmark_ids, motion.fps, audio,
-                                     stem.with_suffix(".mp4")))
+                                     stem.parent / f"{stem.name}.mp4"))
     return written

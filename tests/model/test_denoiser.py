@@ -81,3 +81,25 @@ def test_identity_conditioning_and_the_config_file(tmp_path: Path) -> None:
     assert a.shape == (B, T, K) and not torch.allclose(a, b)
     model.cfg.save(tmp_path)
     assert DenoiserConfig.load(tmp_path) == model.cfg
+
+
+def test_banded_cross_attention_equals_dense_attention_under_the_band_mask() -> None:
+    from torch.nn import functional as F
+
+    from model.denoiser import Attention, band_mask
+
+    torch.manual_seed(5)
+    cfg = DenoiserConfig(width=16, heads=2, dropout=0.0)
+    attention = Attention(cfg).eval()
+    x, memory = torch.randn(2, 9, 16), torch.randn(2, 9, 16)
+    real = torch.ones(2, 9, dtype=torch.bool)
+    real[1, 6:] = False
+    kv = attention.keys_values(memory)
+    for band in (0, 2):
+        i = torch.arange(9)
+        allowed = ((i[:, None] - i[None]).abs() <= band) & (real[:, None] | torch.eye(9).bool())
+        q = attention.q(x).view(2, 9, 2, 8).transpose(1, 2)
+        dense = F.scaled_dot_product_attention(q, *kv, attn_mask=allowed[:, None])
+        want = attention.out(dense.transpose(1, 2).reshape(2, 9, 16))
+        allowed_band = band_mask(band, 2, 9, real, torch.device("cpu"))
+        assert torch.allclose(attention.banded(x, kv, allowed_band), want, atol=1e-6)
