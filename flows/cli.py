@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from flows.datasets_cli import datasets
-from flows.model_cli import sample, train
+from flows.model_cli import evaluate, sample, train
 from manifests.errors import CradleError
 from manifests.ledger import Ledger, StatusCount
 from manifests.ledger.export import export_manifests
@@ -28,6 +28,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(datasets, name="datasets")
 app.command()(train)
 app.command()(sample)
+app.command()(evaluate)
 console = Console()
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from manifests.errors import CradleError
 from stages.config import load_config
@@ -68,3 +69,43 @@ def sample(
         raise typer.Exit(1) from e
     for path in written:
         console.print(str(path))
+
+
+def evaluate(
+    checkpoint: Annotated[list[Path], typer.Option(help="Run folders or checkpoint files; "
+                                                        "repeat to compare several.")],
+    dataset: Annotated[str | None, typer.Option(
+        help="NAME[@VERSION]; default: the first checkpoint's training dataset.")] = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    steps: Annotated[int | None, typer.Option(help="DDIM steps; default: each run's.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Resamples for the 95 % intervals.")] = 1000,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for eval/<dataset>-<version>-<split>/metrics.json; default: the first "
+             "run.")] = None,
+) -> None:
+    """Score checkpoints and the baselines (static, audio energy, nearest, shifted truth)."""
+    from model.evaluate import EvalConfig
+    from model.evaluate import evaluate as run_evaluation
+
+    home = DataRoot(load_config().home).home
+    try:
+        report = run_evaluation(checkpoint, home, dataset,
+                                EvalConfig(split=split, steps=steps, bootstrap=bootstrap), out)
+    except (CradleError, ValueError, NotImplementedError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    table = Table(title=f"{report['dataset']} {report['split']}: {report['windows']} windows, "
+                        f"{report['frames']} frames; units: {report['units']}")
+    shown = {"lve": "LVE", "dtw": "DTW", "pcc": "L-PCC", "ccc": "L-CCC", "mve": "MVE"}
+    table.add_column("predictor", overflow="fold")
+    for title in (*shown.values(), "diversity"):
+        table.add_column(title, justify="right")
+    for name, result in report["results"].items():
+        cells = [f"{m['mean']:.3f}\n({m['low']:.3f} to {m['high']:.3f})"
+                 for m in (result["metrics"][k] for k in shown)]
+        div = result.get("diversity")
+        table.add_row(name, *cells, "" if div is None else f"{div:.3f}")
+    console.print(table)
+    console.print("mean (95 % bootstrap interval); lower is better for LVE, DTW and MVE, higher "
+                  "for L-PCC and L-CCC (mouth aperture); every metric, and each per label, is "
+                  "in the run's eval/<dataset>-<version>-<split>/metrics.json")

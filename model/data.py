@@ -115,7 +115,8 @@ def to_window(sample: dict[str, Any], cfg: ReaderConfig) -> dict[str, Any]:
     Returns:
         audio (S,) float32 at 16 kHz for exactly the window; expression (T, K); rotation
         (T, 3, 3); translation (T, 2); scale (T,); landmarks (T, 478, 3); vad (T, 4);
-        identity (I,); age (A,); mask (T,) bool, true on real frames; key and clip_id strings.
+        identity (I,); age (A,); mask (T,) bool, true on real frames; key and clip_id strings;
+        label, the clip's first AudioSet MID ("" when it has none), for per-label breakdowns.
     """
     meta = json.loads(sample[METADATA])
     arrays = {name: np.load(io.BytesIO(sample[array_member(name)])) for name in PER_FRAME}
@@ -134,6 +135,7 @@ def to_window(sample: dict[str, Any], cfg: ReaderConfig) -> dict[str, Any]:
     for name in PER_CLIP:
         out[name] = torch.from_numpy(np.load(io.BytesIO(sample[array_member(name)])))
     out["key"], out["clip_id"] = meta["key"], meta["clip_id"]
+    out["label"] = meta["labels"][0] if meta["labels"] else ""
     return out
 
 

@@ -3,6 +3,7 @@ voice, every preset trains and samples, and `cradle train` / `cradle sample` wor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +17,16 @@ from model.audio.encoders import load_encoder
 from model.audio.testing import tiny_wav2vec2
 from model.checkpoint import TrainedModel, load_trained
 from model.data import ReaderConfig, make_loader
+from model.evaluate import EvalConfig, evaluate
 from model.face.from_card import load_entry_face_model
 from model.sample import SampleConfig, denoise_windows, render
-from model.train import TrainPaths, main
+from model.train import TrainPaths, TrainResult, main
 from model.train_config import load_preset
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
 
 pytestmark = pytest.mark.slow
 TINY = ["steps=3", "batch_size=4", "reader.frames=30", "denoiser.width=32", "denoiser.layers=1",
         "denoiser.heads=2", "checkpoint_every=3", "val_every=3", "val_batches=1"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def two_threads() -> None:
-    torch.set_num_threads(2)  # the one long training run here; the module fixture restores
 
 
 def paths_in(home: Path, runs: Path) -> TrainPaths:
@@ -58,8 +55,17 @@ def generated_and_true_aperture(model: TrainedModel, home: Path,
         return aperture(model.targets.restore(x)).numpy(), aperture(batch["expression"]).numpy()
 
 
-def test_the_demo_preset_learns_the_mouth_from_the_voice(demo_home: Path, tmp_path: Path) -> None:
-    result = main(load_preset("demo"), paths_in(demo_home, tmp_path), show_progress=False)
+@pytest.fixture(scope="module")
+def demo_run(demo_home: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """The demo preset trained once (~1.5 min on 2 cores), as the README's worked example."""
+    torch.set_num_threads(2)
+    return main(load_preset("demo"), paths_in(demo_home, tmp_path_factory.mktemp("runs")),
+                show_progress=False)
+
+
+def test_the_demo_preset_learns_the_mouth_from_the_voice(demo_home: Path,
+                                                        demo_run: TrainResult) -> None:
+    result = demo_run
     first, last = np.mean(result.losses[:10]), np.mean(result.losses[-10:])
     assert first / last >= 10, f"loss fell only {first / last:.1f}x ({first:.3g} -> {last:.3g})"
     generated, truth = generated_and_true_aperture(load_trained(result.run_dir), demo_home,
@@ -68,6 +74,29 @@ def test_the_demo_preset_learns_the_mouth_from_the_voice(demo_home: Path, tmp_pa
     print(f"[model] demo preset: loss {first:.3g} -> {last:.3g} ({first / last:.1f}x), "
           f"train aperture correlation {corr:.3f} (DDIM 25)")
     assert corr >= 0.8
+
+
+def test_the_trained_model_beats_the_static_and_energy_baselines(demo_home: Path,
+                                                                demo_run: TrainResult,
+                                                                tmp_path: Path) -> None:
+    report = evaluate([demo_run.run_dir], demo_home, cfg=EvalConfig(bootstrap=200),
+                      out=tmp_path)
+    results = report["results"]
+    assert set(results) == {demo_run.run_dir.name, "static", "energy", "nearest",
+                            "shifted 0.5 s"}
+    model = results[demo_run.run_dir.name]["metrics"]
+    for baseline in ("static", "energy"):
+        theirs = results[baseline]["metrics"]
+        assert model["dtw"]["mean"] < theirs["dtw"]["mean"], baseline
+        assert model["pcc"]["mean"] > theirs["pcc"]["mean"], baseline
+    assert results["shifted 0.5 s"]["metrics"]["pcc"]["mean"] < model["pcc"]["mean"]
+    assert all(m["low"] <= m["mean"] <= m["high"] for m in model.values())
+    assert results[demo_run.run_dir.name]["diversity"] > 0
+    written = tmp_path / "eval" / "demo-v0001-test" / "metrics.json"
+    assert json.loads(written.read_text())["windows"] == report["windows"] > 0
+    print(f"[model] demo test split: DTW {model['dtw']['mean']:.3f} vs energy "
+          f"{results['energy']['metrics']['dtw']['mean']:.3f}; L-PCC {model['pcc']['mean']:.3f} "
+          f"vs energy {results['energy']['metrics']['pcc']['mean']:.3f}")
 
 
 @pytest.mark.parametrize("preset", ["infant-diffusion", "facetalk", "animote"])
