@@ -89,6 +89,7 @@ class Trainer:
         self.encoder: AudioEncoder = load_encoder(cfg.encoder, str(device))
         self.cache = FeatureCache(paths.cache / "features", self.encoder)
         self.card_face_model = card.face_model.to_dict() if card.face_model else None
+        self.has_val = any(ref.split == "val" for ref in card.shards)
         self.face_model = self._face_model(card)
         first = self._first_batches()
         self.targets = Targets.measure(cfg.target, first)
@@ -201,8 +202,7 @@ class Trainer:
 
     def validate(self) -> float | None:
         """Mean loss of the EMA weights on the val split, with fixed noise; None without one."""
-        if not any(ref.split == "val" for ref in load_card(self.paths.shards,
-                                                           self.cfg.dataset).shards):
+        if not self.has_val:
             return None
         network = self.ema.module
         network.eval()
