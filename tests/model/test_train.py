@@ -60,7 +60,7 @@ def test_the_run_folder_holds_its_config_logs_and_a_loadable_model(paths: TrainP
 
 
 def test_a_regressor_trains_on_landmark_targets(paths: TrainPaths) -> None:
-    result = main(tiny("animote", steps=10).with_overrides(["encoder=mel"]), paths,
+    result = main(tiny("animote", steps=10), paths,
                   show_progress=False)
     assert result.step == 10 and np.isfinite(result.losses).all()
     assert load_trained(result.run_dir).targets.dim() == 468 * 3
@@ -69,3 +69,10 @@ def test_a_regressor_trains_on_landmark_targets(paths: TrainPaths) -> None:
 def test_an_unknown_dataset_is_refused_with_the_known_ones(paths: TrainPaths) -> None:
     with pytest.raises(DatasetNotFound, match="known: infant"):
         main(tiny().with_overrides(["dataset=nope"]), paths, show_progress=False)
+
+
+def test_the_regressor_also_predicts_expression_latents(paths: TrainPaths) -> None:
+    # FaceTalk's "without diffusion" ablation: the same data and losses, one forward.
+    result = main(tiny(steps=6).with_overrides(["task=regression"]), paths, show_progress=False)
+    trained = load_trained(result.run_dir)
+    assert trained.cfg.task == "regression" and trained.targets.dim() == 6
