@@ -28,7 +28,7 @@ import torch
 from model.checkpoint import TrainedModel, load_trained
 from model.denoiser import Denoiser, DenoiserConfig
 from model.diffusion import Diffusion
-from model.evaluate import EvalConfig, Scorer, model_predictor, read_windows
+from model.evaluate import EvalConfig, ModelPredictor, Scorer, read_windows
 from model.face.from_card import load_entry_face_model
 from model.sample import SampleConfig, generate
 from model.targets import Targets
@@ -88,7 +88,7 @@ def quality(root: DataRoot, dataset: str, train_steps: int | None) -> None:
     windows = read_windows(root.shards, model.cfg.dataset, "train")
     errors = {}
     for steps in (25, 1000):
-        predict = model_predictor(model, root.cache, EvalConfig(steps=steps), seed=0)
+        predict = ModelPredictor(model, root.cache, EvalConfig(steps=steps))
         frames = np.concatenate([scorer.score(w, predict(w))["lve_frames"] for w in windows])
         errors[steps] = float(frames.mean())  # LVE: the mean of per-frame worst lip errors
     gap = (errors[25] - errors[1000]) / errors[1000]  # > 0: 25 steps is further from the truth

@@ -58,13 +58,21 @@ def read_windows(shards: Path, dataset: str, split: str) -> list[Window]:
     return out
 
 
-def model_predictor(model: TrainedModel, cache: Path, cfg: EvalConfig, seed: int) -> Predictor:
-    if model.cfg.target != "expression":
-        raise NotImplementedError(f"evaluating {model.cfg.target} targets is not built yet; "
-                                  "expression-latent checkpoints only")
-    features = FeatureCache(cache / "features", load_encoder(model.cfg.encoder))
-    sample = SampleConfig(steps=cfg.steps, guidance=cfg.guidance, seed=seed)
-    return lambda window: generate(model, features.features(window.audio, window.frames), sample)
+class ModelPredictor:
+    """A checkpoint as a predictor: its encoder loaded once, features from the shared cache."""
+
+    def __init__(self, model: TrainedModel, cache: Path, cfg: EvalConfig) -> None:
+        if model.cfg.target != "expression":
+            raise NotImplementedError(f"evaluating {model.cfg.target} targets is not built yet; "
+                                      "expression-latent checkpoints only")
+        self.model, self.cfg = model, cfg
+        self.features = FeatureCache(cache / "features", load_encoder(model.cfg.encoder))
+
+    def __call__(self, window: Window, seed: int | None = None) -> np.ndarray:
+        """(F, E) expression latents for the window; `seed` defaults to the config's."""
+        sample = SampleConfig(steps=self.cfg.steps, guidance=self.cfg.guidance,
+                              seed=self.cfg.seed if seed is None else seed)
+        return generate(self.model, self.features.features(window.audio, window.frames), sample)
 
 
 class Scorer:
@@ -128,9 +136,8 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
     test, train = (read_windows(home / "shards", tag, s) for s in (cfg.split, "train"))
     if not test:
         raise ValueError(f"{tag} has no {cfg.split} windows to evaluate on")
-    predictors = {name: model_predictor(m, home / "cache", cfg, cfg.seed)
-                  for name, m in models.items()}
-    predictors.update(baselines(train))
+    checkpoints_as = {name: ModelPredictor(m, home / "cache", cfg) for name, m in models.items()}
+    predictors: dict[str, Predictor] = {**checkpoints_as, **baselines(train)}
     scorer = Scorer(face_model)
     names = card.labels or {}
     results: dict[str, Any] = {}
@@ -142,9 +149,8 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
         results[name] = {"metrics": summarise(scores, cfg), "by_label": {
             label: {m: v["mean"] for m, v in summarise(group, EvalConfig(bootstrap=1)).items()}
             for label, group in sorted(by_label.items())}}
-    for name, model in models.items():
-        results[name]["diversity"] = _diversity(model, test[:cfg.diversity_windows], scorer,
-                                                home, cfg)
+    for name, predictor in checkpoints_as.items():
+        results[name]["diversity"] = _diversity(predictor, test[:cfg.diversity_windows], scorer)
     truth_jitter = float(np.mean([metrics.jitter(
         scorer.vertices(w, w.expression)[:, face_model.lip_vertices.numpy()]) for w in test]))
     report = {"dataset": tag, "split": cfg.split, "windows": len(test),
@@ -157,15 +163,14 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
     return report
 
 
-def _diversity(model: TrainedModel, windows: list[Window], scorer: Scorer, home: Path,
-               cfg: EvalConfig) -> float | None:
+def _diversity(predict: ModelPredictor, windows: list[Window], scorer: Scorer) -> float | None:
     """Mean pairwise vertex distance of K samples (seeds) per window; None for a regressor."""
-    if model.cfg.task != "diffusion" or not windows:
+    if predict.model.cfg.task != "diffusion" or not windows:
         return None
+    cfg = predict.cfg
     per_window = []
     for window in windows:
-        samples = [scorer.vertices(window, model_predictor(model, home / "cache", cfg,
-                                                           cfg.seed + k)(window))
+        samples = [scorer.vertices(window, predict(window, cfg.seed + k))
                    for k in range(cfg.diversity_samples)]
         per_window.append(metrics.diversity(np.stack(samples)))
     return float(np.mean(per_window))

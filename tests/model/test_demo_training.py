@@ -12,14 +12,12 @@ import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
-from model.audio.cache import FeatureCache
-from model.audio.encoders import load_encoder
 from model.audio.testing import tiny_wav2vec2
+from model.baselines import Window
 from model.checkpoint import TrainedModel, load_trained
-from model.data import ReaderConfig, make_loader
-from model.evaluate import EvalConfig, evaluate
+from model.evaluate import EvalConfig, ModelPredictor, Scorer, evaluate, read_windows
 from model.face.from_card import load_entry_face_model
-from model.sample import SampleConfig, denoise_windows, render
+from model.sample import SampleConfig, render
 from model.train import TrainPaths, TrainResult, main
 from model.train_config import load_preset
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
@@ -35,24 +33,19 @@ def paths_in(home: Path, runs: Path) -> TrainPaths:
 
 def generated_and_true_aperture(model: TrainedModel, home: Path,
                                 split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Mouth apertures over every valid frame of a split: DDIM 25 steps vs the fitted truth."""
+    """Mouth apertures over every frame of a split: `cradle sample`'s path (DDIM 25 steps,
+    windows and crossfade) vs the fitted truth, decoded by the evaluator's code."""
     face_model = load_entry_face_model(model.face_model, home)
-    reader = ReaderConfig(frames=model.cfg.reader.frames, train=False)
-    batch = next(iter(make_loader(home / "shards", model.cfg.dataset, 64, 0, reader, split)))
-    frames, mask = batch["mask"].shape[1], batch["mask"]
-    cache = FeatureCache(home / "cache" / "features", load_encoder(model.cfg.encoder))
-    audio = torch.from_numpy(np.stack([cache.features(a.numpy(), frames) for a in batch["audio"]]))
-    x = denoise_windows(model, audio, mask, None, SampleConfig(steps=25),
-                        torch.Generator().manual_seed(0), "cpu")
+    scorer = Scorer(face_model)
+    predict = ModelPredictor(model, home / "cache", EvalConfig(steps=25))
 
-    def aperture(expression: torch.Tensor) -> np.ndarray:
-        ident = batch["identity"][:, None].expand(-1, frames, -1)
-        age = batch["age"][:, None].expand(-1, frames, -1)
-        with torch.no_grad():
-            return face_model.mouth_aperture(face_model.decode(ident, expression, age))[mask]
+    def aperture(window: Window, expression: np.ndarray) -> np.ndarray:
+        vertices = torch.from_numpy(scorer.vertices(window, expression))
+        return face_model.mouth_aperture(vertices).numpy()
 
-    with torch.no_grad():
-        return aperture(model.targets.restore(x)).numpy(), aperture(batch["expression"]).numpy()
+    windows = read_windows(home / "shards", model.cfg.dataset, split)
+    return (np.concatenate([aperture(w, predict(w)) for w in windows]),
+            np.concatenate([aperture(w, w.expression) for w in windows]))
 
 
 @pytest.fixture(scope="module")
