@@ -48,11 +48,14 @@ class ReasonCode(StrEnum):
     ADULT_SPEECH = "adult_speech"
     MUSIC = "music"
     NO_INFANT_VOCALISATION = "no_infant_vocalisation"
+    OTHER_VOICE = "other_voice"
     # faces
     FACE_NOT_FOUND = "face_not_found"
     FACE_OUT_OF_FRAME = "face_out_of_frame"
     FACE_TURNED = "face_turned"
     MOUTH_OCCLUDED = "mouth_occluded"
+    UPPER_FACE_OCCLUDED = "upper_face_occluded"
+    STATIC_VIDEO = "static_video"
     FACE_TOO_SMALL = "face_too_small"
     SEVERAL_FACES = "several_faces"
     NO_LONG_SEGMENT = "no_long_segment"
@@ -89,10 +92,14 @@ _DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.ADULT_SPEECH: "Adult speech covers too much of the clip.",
     ReasonCode.MUSIC: "Music or steady tonal sound covers too much of the clip.",
     ReasonCode.NO_INFANT_VOCALISATION: "Too little infant vocalisation was found.",
+    ReasonCode.OTHER_VOICE: ("The pitched sound is another voice or an animal, not an infant "
+                             "(its harmonics or low-band energy do not fit an infant's)."),
     ReasonCode.FACE_NOT_FOUND: "No face was found in enough frames.",
     ReasonCode.FACE_OUT_OF_FRAME: "The face is partly outside the frame.",
     ReasonCode.FACE_TURNED: "The head is turned too far from the camera.",
     ReasonCode.MOUTH_OCCLUDED: "Something covers the mouth (a hand, pacifier, bottle or toy).",
+    ReasonCode.UPPER_FACE_OCCLUDED: "Something covers an eye or the forehead (a hand).",
+    ReasonCode.STATIC_VIDEO: "The picture does not move: a still image made into a video.",
     ReasonCode.FACE_TOO_SMALL: "The face is too small in the frame.",
     ReasonCode.SEVERAL_FACES: "Several faces appear and the target face is ambiguous.",
     ReasonCode.NO_LONG_SEGMENT: "No continuous stretch of good frames is long enough.",

@@ -4,14 +4,21 @@ PCA file: `components` (K, 3N), `eigenvalues` (K,), `mean_vertices` (N, 3), `tri
 optional `indices` group of named vertex sets. Autoencoder file: `latent_mean`, `latent_std`,
 `encoder` or `id_encoder`/`exp_encoder`/`age_encoder`, `decoder`; each network holds lists
 `matrix_mults` and `biases` (groups whose keys are all `item_i`), or a list of `item_i` groups
-each with one `matrix_mults` and one `biases`.
+each with one `matrix_mults` and one `biases`; a `relu_factor` dataset gives the leaky ReLU's
+negative slope between hidden layers.
+
+The layout is read as the authors' own loader reads it, never guessed from shapes: each layer's
+matrix is stored (out, in) and applied as `W @ x + b` (so a square layer, e.g. 97 -> 97, is
+transposed like every other one), a leaky ReLU with `relu_factor` follows every layer but the
+last, and a `relu_factor` of 1 or more means a linear autoencoder (no activation at all).
 
 Cradle's additions, all optional: a root attribute `latent_split` = (identity, expression, age)
 component counts (else a PCA file is all expression, a single-encoder autoencoder too, and a
-disentangled autoencoder splits by its encoders' output sizes, 33/64/1 for INFACE); an `indices`
-set `mediapipe` giving the vertex of each of the 478 landmarks (then no correspondence file is
-needed); an `indices` set whose name contains "lip" as the lip vertex set; a root attribute
-`negative_slope` for the leaky ReLU (else 0.2).
+disentangled autoencoder splits by its encoders' output sizes, 32/64/1 for INFACE: identity
+0-32, expression 32-96, age 96-97); an `indices` set `mediapipe` giving the vertex of each of
+the 478 landmarks (then no correspondence file is needed); an `indices` set whose name contains
+"lip" as the lip vertex set; a root attribute `negative_slope` for files without `relu_factor`
+(else 0.2).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from model.face.pca import PCAFaceModel
 log = logging.getLogger(__name__)
 
 _ITEM = re.compile(r"item_(\d+)$")
+DEFAULT_SLOPE = 0.2  # the leaky ReLU slope when a file names none
 
 
 def read_tree(node: h5py.Group | h5py.Dataset) -> Any:
@@ -91,10 +99,10 @@ def _pca(tree: dict[str, Any], attrs: dict[str, Any], corr_path: Path | None,
 def _autoencoder(tree: dict[str, Any], attrs: dict[str, Any], corr_path: Path | None,
                  model_id: str) -> AutoencoderFaceModel:
     latent_mean = np.asarray(tree["latent_mean"], dtype=np.float64).reshape(-1)
-    weights, biases = _network(tree["decoder"], len(latent_mean))
+    weights, biases = _network(tree["decoder"], len(latent_mean), "decoder")
     n = len(biases[-1]) // 3
     if "id_encoder" in tree:
-        sizes = [len(_network(tree[k], 3 * n)[1][-1])
+        sizes = [len(_network(tree[k], 3 * n, k)[1][-1])
                  for k in ("id_encoder", "exp_encoder", "age_encoder")]
         default = LatentDims(*sizes)
     else:
@@ -109,25 +117,51 @@ def _autoencoder(tree: dict[str, Any], attrs: dict[str, Any], corr_path: Path | 
     return AutoencoderFaceModel(
         weights, biases, latent_mean, np.asarray(tree["latent_std"]).reshape(-1), dims, corr,
         _lips(indices, corr), model_id, offset,
-        negative_slope=float(attrs.get("negative_slope", 0.2)), triangles=tree.get("triangles"))
+        negative_slope=_negative_slope(tree, attrs), triangles=tree.get("triangles"))
 
 
-def _network(net: Any, in_dim: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Layer matrices oriented (in, out) by chaining sizes from the input, and their biases."""
-    if isinstance(net, dict):
+def _network(net: Any, in_dim: int,
+             name: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Layer matrices as (in, out) for `x @ W`, and their biases.
+
+    INFACE stores each matrix (out, in) and computes `W @ x`; every one is transposed, whatever
+    its shape. A layer whose stored input width does not follow the previous layer's output is
+    an error, not a cue to flip it: a file in the other orientation would decode wrongly.
+    """
+    if isinstance(net, dict) and "matrix_mults" in net:
         mats, biases = net["matrix_mults"], net["biases"]
     else:
+        if isinstance(net, dict):  # item_i groups beside a `relu_factor` dataset
+            net = [net[k] for k in sorted((k for k in net if _ITEM.match(k)),
+                                          key=lambda k: int(k[5:]))]
         mats, biases = [item["matrix_mults"] for item in net], [item["biases"] for item in net]
-    oriented, dim = [], in_dim
-    for w in mats:
-        w = np.asarray(w, dtype=np.float64)
-        if w.shape[0] != dim and w.shape[1] == dim:
-            w = w.T  # stored (out, in), as torch's Linear keeps it
-        if w.shape[0] != dim:
-            raise FaceModelError(f"a layer of shape {w.shape} cannot follow width {dim}")
-        oriented.append(w)
-        dim = w.shape[1]
-    return oriented, [np.asarray(b, dtype=np.float64).reshape(-1) for b in biases]
+    if len(mats) != len(biases):
+        raise FaceModelError(f"{name} has {len(mats)} matrices but {len(biases)} bias vectors")
+    oriented, bias_vectors, dim = [], [], in_dim
+    for i, (w, b) in enumerate(zip(mats, biases, strict=True)):
+        w = np.asarray(w, dtype=np.float64)  # (out, in), as the authors store it
+        b = np.asarray(b, dtype=np.float64).reshape(-1)  # (out,)
+        if w.ndim != 2 or w.shape[1] != dim or len(b) != w.shape[0]:
+            raise FaceModelError(
+                f"{name} layer {i} is {w.shape} with {len(b)} biases after width {dim}; INFACE "
+                f"stores each layer (out, in) = (n, {dim}) with n biases")
+        oriented.append(w.T)  # (in, out)
+        bias_vectors.append(b)
+        dim = w.shape[0]
+    return oriented, bias_vectors
+
+
+def _negative_slope(tree: dict[str, Any], attrs: dict[str, Any]) -> float:
+    """The leaky ReLU slope: the `relu_factor` dataset (root or decoder group), as the authors
+    read it; a factor of 1 or more means a linear autoencoder, which a slope of 1 gives."""
+    decoder = tree["decoder"]
+    factor = decoder.get("relu_factor") if isinstance(decoder, dict) else None
+    if factor is None:
+        factor = tree.get("relu_factor")
+    if factor is None:
+        return float(attrs.get("negative_slope", DEFAULT_SLOPE))
+    value = float(np.asarray(factor).reshape(-1)[0])
+    return 1.0 if value >= 1.0 else value
 
 
 def _split(attrs: dict[str, Any], default: LatentDims) -> LatentDims:

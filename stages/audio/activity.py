@@ -1,26 +1,33 @@
-"""Who is sounding in each 10 ms frame: silence, the infant, an adult, or music.
+"""Who is sounding in each 10 ms frame: silence, the infant, an adult, music, or another voice.
 
-The weight-free evidence is pitch (infant F0 250-750 Hz against adult 80-300 Hz), harmonicity
-(YIN's aperiodicity) and steady tonal peaks (sustained notes); when a pyannote segmentation model
-is configured its speech activity replaces voicing as the evidence of speech.
+The evidence, each from a detector that records itself in `detectors`:
+- pitch (YIN, `pitch.py`): the infant's F0 (250-750 Hz) against an adult's (80-300 Hz);
+- voices (`voices.py`): harmonic support and low-band energy, so a bird, a whale, an instrument
+  or an adult tracked at an upper partial is not taken for the infant;
+- music (`music.py`): sustained notes that come and go, found under the infant too;
+- speech: Silero VAD (`speech.py`, default), a pyannote segmentation model when configured, or
+  adult-range pitch alone (`speech_detector: pitch`), asked only about frames outside the
+  infant's vocalisations (Silero also fires on infant laughter).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from stages.audio.config import AudioConfig
+from stages.audio.music import MusicEvidence, detect_music
 from stages.audio.pitch import FRAME_RATE, PitchTrack, track_pitch
+from stages.audio.spectrum import Spectrum
+from stages.audio.voices import judge_voices
 
-N_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins separate the harmonics of an adult voice
-PEAK_RANGE_DB = 30.0  # spectral peaks within this of the frame's strongest one
-MAX_PEAK_HZ = 4000.0  # sustained notes live below; above it is mostly noise
 # Looser than voicing's 0.35: YIN's aperiodicity of a cry at 0 dB SNR is about 0.4 (measured), and
 # the short-lag search range alone already excludes adult voices.
 INFANT_MAX_APERIODICITY = 0.5
+REGION_BRIDGE_S = 0.3  # gaps inside one cry or laugh bout (breaths, unvoiced bursts)
+REGION_EDGE_S = 0.1  # onsets and breathy tails the pitch tracker misses
 
 
 @dataclass(frozen=True)
@@ -30,17 +37,29 @@ class FrameActivity:
     level_db: np.ndarray  # frame RMS, dBFS of the input before normalisation
     pitch: PitchTrack  # the full-range track (70-1000 Hz)
     infant_f0: np.ndarray  # F0 in Hz where the infant-range track finds the infant, else 0
-    steady: np.ndarray  # fraction of the frame's spectral peaks that persist +-lag
+    steady: np.ndarray  # fraction of the frame's non-infant spectral peaks that persist +-lag
     silent: np.ndarray
     active: np.ndarray
     infant: np.ndarray
     adult: np.ndarray
     music: np.ndarray
     overlap: np.ndarray  # several speakers at once (pyannote path only; else all False)
+    # Infant frames closed over breaths and widened by onsets and tails: the cleaning never
+    # attenuates inside it, and speech is not looked for there.
+    infant_region: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    other_voice: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    maybe_infant: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    detectors: tuple[str, ...] = ()
+    descriptors: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:
         return len(self.level_db)
+
+    @property
+    def interferer(self) -> np.ndarray:
+        """Frames where adult speech or music was detected."""
+        return self.adult | self.music
 
 
 def frame_level_db(x: np.ndarray, sr: int) -> np.ndarray:
@@ -51,32 +70,10 @@ def frame_level_db(x: np.ndarray, sr: int) -> np.ndarray:
     return 10 * np.log10(power + 1e-12)
 
 
-def steady_peaks(x: np.ndarray, sr: int, lag_s: float) -> np.ndarray:
-    """The fraction of each frame's spectral peaks found again `lag_s` before and after it.
-
-    Sustained notes keep their partials for hundreds of milliseconds; voices glide, so theirs
-    move by several bins within 150 ms.
-    """
-    hop = sr // FRAME_RATE
-    n = int(np.ceil(len(x) / hop))
-    padded = np.pad(x.astype(float), (N_FFT // 2, N_FFT // 2 + hop))
-    frames = padded[np.arange(n)[:, None] * hop + np.arange(N_FFT)]  # (T, N_FFT)
-    top_bin = int(MAX_PEAK_HZ * N_FFT / sr)
-    spec = np.abs(np.fft.rfft(frames * np.hanning(N_FFT), axis=1))[:, 3:top_bin]  # (T, F)
-    level = 20 * np.log10(spec + 1e-9)
-    peaks = (level == ndimage.maximum_filter1d(level, 5, axis=1)) & (
-        level > level.max(axis=1, keepdims=True) - PEAK_RANGE_DB)
-    near = ndimage.maximum_filter1d(peaks.astype(np.uint8), 3, axis=1).astype(bool)
-    k = max(1, round(lag_s * FRAME_RATE))
-    before, after = np.zeros_like(near), np.zeros_like(near)
-    before[k:], after[:-k] = near[:-k], near[k:]
-    kept = (peaks & before & after).sum(axis=1)
-    return kept / np.maximum(peaks.sum(axis=1), 1)
-
-
 def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioConfig,
-                   speech: np.ndarray | None = None,
-                   overlap: np.ndarray | None = None) -> FrameActivity:
+                   spec: Spectrum, speech: np.ndarray | None = None,
+                   overlap: np.ndarray | None = None,
+                   speech_detector: str | None = None) -> FrameActivity:
     """Classifies each 10 ms frame.
 
     Args:
@@ -84,8 +81,10 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         sr: its sample rate.
         raw_level_db: `frame_level_db` of the input before normalisation (silence is absolute).
         cfg: the thresholds.
-        speech: pyannote speech activity per frame (0-1), or None for the weight-free path.
+        spec: the spectrum of `x` (`spectrum.analyse`).
+        speech: pyannote speech activity per frame (0-1), or None to use `cfg.speech_detector`.
         overlap: pyannote overlapped-speech activity per frame (0-1), or None.
+        speech_detector: the name to record for `speech` when it is given.
     """
     level = frame_level_db(x, sr)
     pitch = track_pitch(x, sr)
@@ -94,34 +93,63 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     # shows as a dip at short lags (measured: cry recall at 0 dB 0.3 full range, 0.7 restricted).
     high = track_pitch(x, sr, fmin=0.9 * cfg.infant_f0_hz[0], fmax=1.3 * cfg.infant_f0_hz[1],
                        max_aperiodicity=INFANT_MAX_APERIODICITY)
-    steady = steady_peaks(x, sr, cfg.steady_lag_s)
-    n = min(len(level), len(pitch.f0), len(steady), len(raw_level_db))
-    level, steady, raw = level[:n], steady[:n], raw_level_db[:n]
+    n = min(len(level), len(pitch.f0), spec.n_frames, len(raw_level_db))
+    level, raw = level[:n], raw_level_db[:n]
     pitch = PitchTrack(pitch.f0[:n], pitch.aperiodicity[:n])
     high = PitchTrack(high.f0[:n], high.aperiodicity[:n])
     silent = raw < cfg.silence_dbfs
     loud = np.percentile(level[~silent], 95) if (~silent).any() else 0.0
     active = ~silent & (level > loud - cfg.active_range_db)
     f0 = pitch.f0
-    music = active & (steady >= cfg.steady_fraction)
-    music = _smooth(music, 0.2)
     adult_pitched = pitch.voiced & (f0 >= cfg.adult_f0_hz[0]) & (f0 < cfg.infant_f0_hz[0])
     # Infant where its range shows periodicity, unless an adult period explains the frame better.
     infant_pitched = (high.voiced & (high.f0 >= cfg.infant_f0_hz[0])
                       & (high.f0 <= cfg.infant_f0_hz[1])
                       & ~(adult_pitched & (pitch.aperiodicity < high.aperiodicity)))
     infant_pitched = _smooth(infant_pitched, 0.05) & active
-    infant = infant_pitched & ~music
-    if speech is None:
-        adult = active & adult_pitched & ~music & ~infant
+    detectors = ["pitch", "voices", "music"]
+    if speech is None and cfg.speech_detector == "silero":
+        from stages.audio.speech import silero_speech
+
+        speech = silero_speech(x, sr, n)
+        detectors.append("silero_vad")
+    elif speech is not None:
+        detectors.append(speech_detector or "pyannote_segmentation")
     else:
-        adult = active & (speech[:n] > 0.5) & ~infant & ~music
+        detectors.append("adult_pitch")
+    voices = judge_voices(spec, infant_pitched, high.f0, speech)
+    infant = voices.infant
+    infant_f0 = np.where(infant & high.voiced, high.f0, 0.0)
+    evidence: MusicEvidence = detect_music(spec, active, infant_f0, cfg)
+    music = _smooth(evidence.music[:n], 0.2) & active
+    region = infant_region(infant, active)
+    if speech is None:
+        adult = active & adult_pitched & ~music & ~region
+    else:
+        adult = active & (speech[:n] > 0.5) & ~region & ~music
+    # Any periodicity in the infant's range, before the checks above: the cleaning never
+    # attenuates a frame that might hold the infant (a wrong cut costs far more than it gains).
+    maybe = high.voiced & (high.f0 >= cfg.infant_f0_hz[0]) & (high.f0 <= cfg.infant_f0_hz[1])
+    maybe_infant = ndimage.binary_dilation(maybe, np.ones(2 * round(REGION_EDGE_S
+                                                                    * FRAME_RATE) + 1))
     several = np.zeros(n, bool) if overlap is None else active & (overlap[:n] > 0.5)
-    infant_f0 = np.where(infant_pitched & high.voiced, high.f0, 0.0)
-    return FrameActivity(level_db=raw, pitch=pitch, infant_f0=infant_f0, steady=steady,
-                         silent=silent, active=active,
-                         infant=infant, adult=_smooth(adult, 0.05),
-                         music=music, overlap=several)
+    descriptors = {**voices.descriptors, "music_stationary_bins": evidence.stationary_bins}
+    return FrameActivity(level_db=raw, pitch=pitch, infant_f0=infant_f0,
+                         steady=evidence.steady[:n], silent=silent, active=active,
+                         infant=infant, adult=_smooth(adult, 0.05), music=music,
+                         overlap=several, infant_region=region,
+                         other_voice=voices.other & ~music, maybe_infant=maybe_infant,
+                         detectors=tuple(detectors),
+                         descriptors=descriptors)
+
+
+def infant_region(infant: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """The infant's bouts: infant frames with short gaps closed, widened by onsets and tails."""
+    bridge = round(REGION_BRIDGE_S * FRAME_RATE) | 1
+    edge = round(REGION_EDGE_S * FRAME_RATE)
+    closed = ndimage.binary_closing(np.pad(infant, bridge), np.ones(bridge))[bridge:-bridge]
+    widened = ndimage.binary_dilation(closed, np.ones(2 * edge + 1)) if edge else closed
+    return widened & (active | closed)
 
 
 def _smooth(mask: np.ndarray, seconds: float) -> np.ndarray:

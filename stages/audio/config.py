@@ -39,21 +39,39 @@ class AudioConfig(ConfigSection):
     # A frame quieter than this (before normalisation) is silence. Not higher: phone recordings
     # without gain control hold real cries at -50 to -45 dBFS (donateacry).
     silence_dbfs: float = -70.0
-    # Music: spectral peaks that stay put for +-150 ms in most active frames (sustained notes);
-    # voices glide, so their harmonics rarely persist that long (measured: music 0.8, cries <0.1).
+    # Music: spectral peaks (the infant's harmonics and fixed tones left out) that stay put for
+    # +-150 ms; voices glide, so theirs rarely persist that long. A frame is music when, averaged
+    # over a second of active frames, this share of its peaks persists (measured on real
+    # recordings: orchestral, celesta and sung pop music 0.4-0.55, real cries and laughter
+    # mostly below 0.2; see stages/audio/music.py).
     steady_lag_s: float = 0.15
-    steady_fraction: float = 0.5
+    steady_fraction: float = 0.3
 
-    # Denoising with noisereduce; the noise profile comes from frames without vocalisation.
+    # Who speaks: "silero" (Silero VAD, its model inside the silero-vad wheel: offline, no
+    # token; it tells real adult speech from cries where adult-range pitch alone took a real
+    # cry's low notes for speech) or "pitch" (adult-range F0 only, no torch). A configured
+    # `segmentation_checkpoint` replaces either.
+    speech_detector: Literal["silero", "pitch"] = "silero"
+
+    # Denoising with noisereduce; the noise profile comes from frames with neither the infant
+    # nor a detected interferer.
     denoise: Literal["stationary", "nonstationary", "off"] = "stationary"
     # Well below 1: noisereduce's default (1.0) removes the noise floor but eats voice
-    # (DEPENDENCIES.md). Measured mean SI-SDR gain on cry mixtures at 0-10 dB with the harmonic
-    # mask after it (tests/stages/audio/test_quality.py): 0.85 -> 5.4 dB, 0.5 -> 5.6, 0.3 -> 5.8,
-    # off -> 5.9; 0.3 keeps most of the gain on stationary room noise without eating voice.
+    # (DEPENDENCIES.md); 0.3 takes stationary room noise down by up to 3 dB and leaves a real
+    # clean cry or laugh within ~20 dB SI-SDR of itself (bench/audio_real.py).
     prop_decrease: float = Field(default=0.3, ge=0.0, le=1.0)
-    # How far frames outside infant vocalisation are attenuated: silence between cries, not a gate
-    # so hard that the room vanishes from the review UI.
-    outside_gain_db: float = -30.0
+    # Frames with detected speech or music and no infant are attenuated this much; nothing
+    # else is (the old -30 dB on every frame outside the infant's F0 track pushed the breathy
+    # parts of real laughter down with the room).
+    interferer_gain_db: float = Field(default=-30.0, le=0.0)
+    # Inside the infant's bouts, near detected interference, spectral subtraction of the
+    # interferer's spectrum goes no lower than this (deeper floors leave musical noise).
+    interferer_floor_db: float = Field(default=-15.0, le=0.0)
+    # Spectral subtraction of the clip's own background (measured on frames where nothing
+    # vocalises) goes no lower than this; 0 turns it off. It leaves a clean recording as it is
+    # (its background is far below every vocal frame) and takes steady room noise and babble
+    # down under the infant's bouts, where noisereduce's gentle gating cannot.
+    background_floor_db: float = Field(default=-15.0, le=0.0)
 
     # The gate. Each rejection names the failing score and its value in the metrics.
     # More than 95 % silent frames: nothing to learn from (0.5 s of sound in 10 s).
@@ -61,12 +79,17 @@ class AudioConfig(ConfigSection):
     # 1 % of samples at full scale: phones clip briefly on a cry's loudest peaks (0.3 % measured
     # on donateacry), which is tolerable; above 1 % the distortion runs through the clip.
     max_clipping_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
-    # Music on more than 30 % of active frames: its harmonics fool the pitch-based scores.
-    max_music_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Music on more than 25 % of active frames: it would be in the training audio, and its
+    # harmonics fool the pitch-based scores. Measured (bench/audio_real.py): real music 0.34-0.93,
+    # real cries and laughter up to 0.21 (a phone's electrical whine), the demo's music 1.0.
+    max_music_ratio: float = Field(default=0.25, ge=0.0, le=1.0)
     # Adult speech on more than 20 % of the clip: the mouth motion would follow the wrong voice.
     max_adult_speech_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
     # Infant vocalisation on at least 5 % of the clip (0.5 s of a 10 s clip).
     min_infant_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
+    # A clip without enough infant vocalisation whose infant-range pitched sound is mostly
+    # something else (a bird, a whale, an instrument, a voice tracked at an upper partial) is
+    # rejected as `other_voice` rather than `no_infant_vocalisation`: it says what was heard.
     # The estimated SNR of the input (scored before cleaning: the mask's output would flatter any
     # clip). The estimate is compressed: cries in pink noise at a true 0 dB read 3-4.6 dB, at -4 dB
     # 1.0-2.4 dB (measured); 1.5 rejects clips below about -3 dB, where the pitch track and so the

@@ -44,6 +44,7 @@ def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr:
         "adult_speech_ratio": round(float(activity.adult.sum() / n), 4),
         "music_ratio": round(float(activity.music.sum() / active), 4),
         "overlap_ratio": round(float(activity.overlap.sum() / n), 4),
+        "other_voice_ratio": round(float(activity.other_voice.sum() / n), 4),
         "snr_before_db": snr_db(normalised, sr, activity.infant, activity.silent),
         "snr_after_db": snr_db(clean, sr, activity.infant, activity.silent),
     }
@@ -62,6 +63,9 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
         (ReasonCode.MUSIC, "music_ratio", _num(scores, "music_ratio") > cfg.max_music_ratio),
         (ReasonCode.ADULT_SPEECH, "adult_speech_ratio",
          _num(scores, "adult_speech_ratio") > cfg.max_adult_speech_ratio),
+        (ReasonCode.OTHER_VOICE, "other_voice_ratio",
+         _num(scores, "infant_ratio") < cfg.min_infant_ratio
+         and _num(scores, "other_voice_ratio") >= cfg.min_infant_ratio),
         (ReasonCode.NO_INFANT_VOCALISATION, "infant_ratio",
          _num(scores, "infant_ratio") < cfg.min_infant_ratio),
         (ReasonCode.LOW_SNR, "snr_before_db",

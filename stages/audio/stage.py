@@ -1,9 +1,10 @@
 """The audio stage: keep clean infant vocalisation; reject the rest with a reason one can check.
 
 Per clip: read `raw/<clip>.wav`, loudness-normalise, find who sounds in each 10 ms frame
-(pyannote when configured, else pitch and steady tonal peaks), separate the infant's voice
-(pyannote separation when configured, else a harmonic mask on its F0 track) after noisereduce
-spectral gating, score, gate. Accepted clips get `audio/<clip>.wav` (clean, 16 kHz) and
+(pitch, harmonic support, music, and Silero VAD or pyannote for speech; the metrics list the
+detectors that ran), keep the infant's voice (pyannote separation when configured, else
+suppression of the detected speech and music only where detected, then noisereduce spectral
+gating), score, gate. Accepted clips get `audio/<clip>.wav` (clean, 16 kHz) and
 `audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness).
 """
 
@@ -25,7 +26,9 @@ from stages.audio.config import AudioConfig, AudioMachine
 from stages.audio.pitch import FRAME_RATE
 from stages.audio.pyannote_models import PyannoteModels
 from stages.audio.scores import audio_scores, gate
-from stages.audio.separation import denoise, harmonic_mask
+from stages.audio.separation import clean as clean_with_detectors
+from stages.audio.separation import denoise
+from stages.audio.spectrum import analyse
 from stages.audio.wav import SAMPLE_RATE, DecodeError, loudness_normalise, read_wav, write_wav
 from stages.contract import StageSpec, WithMachine, guarded, missing_input
 from stages.paths import DataRoot
@@ -74,7 +77,7 @@ def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
 
 def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None = None,
                sr: int = SAMPLE_RATE) -> tuple[np.ndarray, FrameActivity, dict[str, Any]]:
-    """Normalises, analyses, separates and denoises one clip, and scores it.
+    """Normalises, analyses, cleans one clip, and scores it.
 
     Args:
         raw: the input waveform, mono, at `sr`.
@@ -83,34 +86,41 @@ def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None 
         sr: the sample rate.
 
     Returns:
-        The clean waveform, the per-frame activity and the metrics (scores, path, loudness).
+        The clean waveform, the per-frame activity and the metrics (scores, path, loudness,
+        the detectors that ran and what the cleaning did).
     """
     x, loudness, gain_db = loudness_normalise(raw, sr, cfg.target_lufs, cfg.max_gain_db)
     raw_level = frame_level_db(raw, sr)
     n_frames = len(raw_level)
     speech, overlap = models.speech(x, sr, n_frames) if models else (None, None)
-    activity = frame_activity(x, sr, raw_level, cfg, speech, overlap)
+    spec = analyse(x, sr)
+    activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap)
     sources = models.separate(x) if models else None
+    done: dict[str, float]
     if sources is not None:
         voice = _infant_source(sources, sr, raw_level, cfg)
-        clean = denoise(voice, sr, activity, cfg)
+        clean, done = denoise(voice, sr, activity, cfg), {}
     else:
-        clean = harmonic_mask(denoise(x, sr, activity, cfg), sr, activity, cfg)
+        clean, done = clean_with_detectors(x, sr, spec, activity, cfg)
     metrics: dict[str, Any] = {
         "path": "pyannote" if models else "weight_free",
-        "separation": "pyannote" if sources is not None else "harmonic_mask",
+        "separation": "pyannote" if sources is not None else "detected_interferers",
+        "detectors": list(activity.detectors),
         "loudness_lufs": None if loudness is None else round(loudness, 2),
         "gain_db": round(gain_db, 2),
         "duration_s": round(len(raw) / sr, 3),
         **audio_scores(raw, x, clean, sr, activity),
+        **activity.descriptors,
+        **done,
     }
     return clean, activity, metrics
 
 
 def _infant_source(sources: np.ndarray, sr: int, raw_level: np.ndarray,
                    cfg: AudioConfig) -> np.ndarray:
-    """The separated source with the most infant-pitched frames."""
-    counts = [frame_activity(s, sr, raw_level, cfg).infant.sum() for s in sources]
+    """The separated source with the most infant frames."""
+    counts = [frame_activity(s, sr, raw_level, cfg, analyse(s, sr),
+                             speech=np.zeros(len(raw_level))).infant.sum() for s in sources]
     return sources[int(np.argmax(counts))].astype(np.float64)
 
 

@@ -1,7 +1,10 @@
-"""Test and bench helpers for the audio stage: demo-like raw audio, a tiny pyannote checkpoint."""
+"""Test and bench helpers for the audio stage: demo-like raw audio, a tiny pyannote checkpoint,
+the real recordings in ../shared/fixtures and mixtures made from them."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,7 @@ from demo.clip import clip_rng, synthesise_audio
 from demo.variants import variant
 from manifests.records import Clip
 from manifests.testing import dummy_clip
+from stages.audio.wav import decode_audio
 from stages.paths import DataRoot
 
 SR = 16_000
@@ -63,3 +67,77 @@ def tiny_segmentation_checkpoint(folder: Path) -> Path:
     path = folder / "pytorch_model.bin"
     torch.save(checkpoint, path)
     return path
+
+
+# Real recordings (../shared/fixtures, never copied into the repository), for tests and benches.
+
+INFANT_KINDS = ("cry", "laugh")
+_REAL_FOLDERS = {"baby_cry_esc50": "cry", "baby_laughter": "laugh", "music": "music",
+                 "speech": "speech", "other": "other"}
+_AUDIO_SUFFIXES = {".wav", ".ogg", ".3gp", ".caf"}
+
+
+@dataclass(frozen=True)
+class RealFile:
+    """One real recording and what it is: cry, laugh, music, speech or other."""
+
+    name: str
+    kind: str
+    path: Path
+
+
+def real_files(shared: Path) -> list[RealFile]:
+    """real_audio/ (laughter, ESC-50 cries, music, speech, a robin, a whale) and donateacry's
+    39 cries, in a fixed order."""
+    real = shared / "fixtures" / "real_audio"
+    files = [RealFile(p.stem if kind != "laugh" else p.name, kind, p)
+             for folder, kind in _REAL_FOLDERS.items()
+             for p in sorted((real / folder).iterdir()) if p.suffix in _AUDIO_SUFFIXES]
+    cries = shared / "fixtures" / "infant_audio" / "donateacry"
+    files += [RealFile(p.stem, "cry", p) for p in sorted(cries.rglob("*"))
+              if p.suffix in _AUDIO_SUFFIXES]
+    return files
+
+
+@functools.lru_cache(maxsize=128)
+def load_real(path: Path) -> np.ndarray:
+    """The recording decoded by ffmpeg to 16 kHz mono (as the download stage would give it)."""
+    return decode_audio(path)
+
+
+def active_rms(x: np.ndarray, range_db: float = 30.0) -> float:
+    """RMS over the 10 ms frames within `range_db` of the loudest ones (its sounding part)."""
+    hop = SR // 100
+    frames = x[: len(x) // hop * hop].reshape(-1, hop)
+    power = (frames**2).mean(axis=1)
+    loud = power >= np.percentile(power, 95) * 10 ** (-range_db / 10)
+    return float(np.sqrt(power[loud].mean()))
+
+
+def mix_at_snr(infant: np.ndarray, interferer: np.ndarray, snr_db: float,
+               offset_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The infant source over a stretch of the interferer at `snr_db` (active RMS over active
+    RMS); returns (mixture, the scaled infant reference)."""
+    start = int(offset_s * SR) % max(1, len(interferer) - len(infant))
+    part = np.resize(interferer[start:], len(infant))  # loops a short interferer
+    reference = infant * 0.1 / active_rms(infant)
+    mix = reference + part * 0.1 * 10 ** (-snr_db / 20) / active_rms(part)
+    peak = max(float(np.abs(mix).max()), 1e-9)
+    scale = min(1.0, 0.9 / peak)
+    return mix * scale, reference * scale
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant SDR (Le Roux et al., 2019) in dB."""
+    n = min(len(estimate), len(reference))
+    estimate, reference = estimate[:n], reference[:n]
+    target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
+    return float(10 * np.log10(np.sum(target**2) / max(np.sum((estimate - target) ** 2), 1e-20)))
+
+
+def mixture_sources(files: list[RealFile]) -> list[RealFile]:
+    """The infant sources mixtures are made from: all laughter and ESC-50 cries, and every tenth
+    donateacry cry (cleaned and raw phone recordings alike)."""
+    esc = [f for f in files if f.kind in INFANT_KINDS and "donateacry" not in str(f.path)]
+    donate = [f for f in files if f.kind == "cry" and "donateacry" in str(f.path)]
+    return esc + donate[::10]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -21,10 +22,6 @@ from model.face.testing import synthesise, synthetic_pca_arrays
 N = 600  # vertices: more than the landmarks, so the correspondence is a real mapping
 
 
-def _leaky(x: np.ndarray) -> np.ndarray:
-    return np.where(x > 0, x, 0.2 * x)
-
-
 def _reference_pca(path: Path, z: np.ndarray) -> np.ndarray:
     """The layout read independently: mean + z · components, reshaped to (N, 3)."""
     with h5py.File(path, "r") as f:
@@ -32,14 +29,22 @@ def _reference_pca(path: Path, z: np.ndarray) -> np.ndarray:
 
 
 def _reference_ae(path: Path, z: np.ndarray) -> np.ndarray:
+    """The authors' decode in plain numpy: each layer stored (out, in), x -> W @ x + b, a leaky
+    ReLU with `relu_factor` between layers unless the factor is >= 1 (a linear autoencoder)."""
     with h5py.File(path, "r") as f:
         dec = f["decoder"]
-        layers = len(dec["matrix_mults"])
-        x = z
-        for i in range(layers):
-            x = x @ dec["matrix_mults"][f"item_{i}"][()] + dec["biases"][f"item_{i}"][()]
-            if i < layers - 1:
-                x = _leaky(x)
+        factor = float(dec["relu_factor"][()] if "relu_factor" in dec else f["relu_factor"][()])
+        if "matrix_mults" in dec:
+            layers = [(dec["matrix_mults"][f"item_{i}"][()], dec["biases"][f"item_{i}"][()])
+                      for i in range(len(dec["matrix_mults"]))]
+        else:
+            layers = [(dec[f"item_{i}"]["matrix_mults"][()], dec[f"item_{i}"]["biases"][()])
+                      for i in range(len(dec) - ("relu_factor" in dec))]
+        x = z  # (D,)
+        for i, (w, b) in enumerate(layers):
+            x = w @ x + b  # (out,)
+            if i < len(layers) - 1 and factor < 1:
+                x = np.where(x > 0, x, factor * x)
         return f["mean_vertices"][()] + x.reshape(-1, 3)
 
 
@@ -77,25 +82,38 @@ def pca_file(tmp_path: Path) -> tuple[Path, Path]:
     return path, _write_correspondence_csv(tmp_path / "corr.csv", perm)
 
 
-@pytest.fixture
-def ae_file(tmp_path: Path) -> tuple[Path, Path]:
-    rng = np.random.default_rng(2)
+def _write_ae(path: Path, sizes: tuple[int, int, int], hidden: tuple[int, ...],
+              relu_factor: float, seed: int = 2, relu_in_decoder: bool = True,
+              item_groups: bool = False) -> tuple[Path, np.ndarray]:
+    """A disentangled autoencoder file in the authors' layout: every matrix stored (out, in)."""
+    rng = np.random.default_rng(seed)
     mean, perm = _mesh_mean(rng)
-    sizes = (4, 8, 1)  # identity, expression, age: INFACE's 33/64/1, shrunk
-    path = tmp_path / "inface_ae.h5"
+    latent = sum(sizes)
     with h5py.File(path, "w") as f:
-        f["latent_mean"] = rng.normal(0, 0.1, sum(sizes))
-        f["latent_std"] = np.full(sum(sizes), 1.0)
+        f["latent_mean"] = rng.normal(0, 0.1, latent)
+        f["latent_std"] = np.full(latent, 1.0)
         f["mean_vertices"] = mean
         for name, size in zip(("id_encoder", "exp_encoder", "age_encoder"), sizes, strict=True):
-            f[f"{name}/matrix_mults/item_0"] = rng.normal(0, 0.01, (3 * N, 16))
-            f[f"{name}/matrix_mults/item_1"] = rng.normal(0, 0.1, (16, size))
+            f[f"{name}/matrix_mults/item_0"] = rng.normal(0, 0.01, (16, 3 * N))  # (out, in)
+            f[f"{name}/matrix_mults/item_1"] = rng.normal(0, 0.1, (size, 16))
             f[f"{name}/biases/item_0"] = np.zeros(16)
             f[f"{name}/biases/item_1"] = np.zeros(size)
-        f["decoder/matrix_mults/item_0"] = rng.normal(0, 0.5, (sum(sizes), 32))
-        f["decoder/matrix_mults/item_1"] = rng.normal(0, 1.5, (32, 3 * N))
-        f["decoder/biases/item_0"] = rng.normal(0, 0.1, 32)
-        f["decoder/biases/item_1"] = np.zeros(3 * N)
+        widths = (latent, *hidden, 3 * N)
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+            w = rng.normal(0, 1.5 / np.sqrt(n_in), (n_out, n_in))  # (out, in)
+            b = rng.normal(0, 0.1, n_out)
+            if item_groups:
+                f[f"decoder/item_{i}/matrix_mults"], f[f"decoder/item_{i}/biases"] = w, b
+            else:
+                f[f"decoder/matrix_mults/item_{i}"], f[f"decoder/biases/item_{i}"] = w, b
+        f["decoder/relu_factor" if relu_in_decoder else "relu_factor"] = relu_factor
+    return path, perm
+
+
+@pytest.fixture
+def ae_file(tmp_path: Path) -> tuple[Path, Path]:
+    # identity, expression, age: INFACE's 32/64/1, shrunk; one non-square hidden layer.
+    path, perm = _write_ae(tmp_path / "inface_ae.h5", (4, 8, 1), (32,), 0.2)
     corr = tmp_path / "corr.json"
     corr.write_text(json.dumps([{"landmark": i, "vertex": int(v)} for i, v in enumerate(perm)]))
     return path, corr
@@ -125,6 +143,44 @@ def test_autoencoder_file_decodes_like_the_layout(ae_file: tuple[Path, Path]) ->
     assert aperture.shape == (3,) and model.mouth_closed_threshold() > 0
     assert model.aperture_vertices == (int(model.correspondence.vertices[up, 0]),
                                        int(model.correspondence.vertices[low, 0]))
+
+
+@pytest.mark.parametrize(("sizes", "hidden", "relu_factor", "relu_in_decoder", "item_groups"), [
+    ((32, 64, 1), (97,), 0.2, True, False),  # INFACE's 97-97-3N: a square first layer
+    ((32, 64, 1), (256, 256), 0.01, False, False),  # 97-256-256-3N: a square middle layer
+    ((32, 64, 1), (97,), 1.0, True, True),  # a linear autoencoder, item groups per layer
+    ((4, 8, 1), (32, 16), 0.01, True, False),  # nothing square
+    ((4, 8, 1), (32,), 1.0, False, True),
+], ids=["97-97-3N", "97-256-256-3N", "linear-97-97-3N", "non-square", "linear-non-square"])
+def test_authors_layout_decodes_like_their_code(tmp_path: Path, sizes, hidden, relu_factor,
+                                                relu_in_decoder, item_groups) -> None:
+    """Square layers are transposed like all others; relu_factor >= 1 decodes linearly."""
+    path, perm = _write_ae(tmp_path / "ae.h5", sizes, hidden, relu_factor,
+                           relu_in_decoder=relu_in_decoder, item_groups=item_groups)
+    corr = tmp_path / "corr.json"
+    corr.write_text(json.dumps([{"landmark": i, "vertex": int(v)} for i, v in enumerate(perm)]))
+    model = load_face_model(path, corr)
+    assert (model.dims.identity, model.dims.expression, model.dims.age) == sizes
+    z = np.random.default_rng(5).normal(0, 1, (4, sum(sizes)))
+    with torch.no_grad():
+        verts = model.decode(*model.split(torch.as_tensor(z, dtype=torch.float32)))
+    scale = max(np.abs(_reference_ae(path, z[k])).max() for k in range(4))
+    for k in range(4):
+        # float32 decode against float64: 1e-5 of the output's magnitude.
+        np.testing.assert_allclose(verts[k].numpy().astype(np.float64) / scale,
+                                   _reference_ae(path, z[k]) / scale, atol=1e-5)
+
+
+def test_the_other_orientation_is_refused(tmp_path: Path) -> None:
+    """A file storing (in, out) matrices is not INFACE's layout: an error, never a guess."""
+    path, _ = _write_ae(tmp_path / "ae.h5", (4, 8, 1), (32,), 0.2)
+    with h5py.File(path, "r+") as f:
+        for i in range(2):
+            w = f[f"decoder/matrix_mults/item_{i}"][()]
+            del f[f"decoder/matrix_mults/item_{i}"]
+            f[f"decoder/matrix_mults/item_{i}"] = w.T
+    with pytest.raises(FaceModelError, match=r"\(out, in\)"):
+        load_face_model(path, None)
 
 
 @pytest.mark.parametrize("which", ["pca", "ae"])

@@ -1,0 +1,68 @@
+"""One short-time Fourier transform per clip, shared by every detector and by the cleaning.
+
+Frames are 64 ms Hann windows every 10 ms, centred on the activity frames (frame k on sample
+k * 160), so a per-frame verdict indexes the spectrogram directly and the cleaning's gains are
+applied to the same transform they were measured on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from stages.audio.pitch import FRAME_RATE
+
+N_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins separate the harmonics of an adult voice
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """The complex STFT of a clip, `freqs` (F,) in Hz; `stft` has one column per activity frame."""
+
+    full: np.ndarray  # (F, T + a few) complex: every column the inverse transform needs
+    freqs: np.ndarray  # (F,)
+    sr: int
+    n_samples: int
+    n_frames: int  # T
+
+    @property
+    def stft(self) -> np.ndarray:
+        """(F, T) complex, column k centred on sample k * hop."""
+        return self.full[:, : self.n_frames]
+
+    @property
+    def hop(self) -> int:
+        return self.sr // FRAME_RATE
+
+    def power(self) -> np.ndarray:
+        """|X|^2, (F, T)."""
+        return self.stft.real**2 + self.stft.imag**2
+
+    def band(self, low_hz: float, high_hz: float) -> slice:
+        """The bins from `low_hz` up to (not including) `high_hz`."""
+        df = self.sr / N_FFT
+        return slice(int(np.ceil(low_hz / df)), int(np.ceil(high_hz / df)))
+
+
+def analyse(x: np.ndarray, sr: int) -> Spectrum:
+    """The STFT of `x`, one column per 10 ms activity frame."""
+    hop = sr // FRAME_RATE
+    freqs, _, stft = signal.stft(x, sr, window="hann", nperseg=N_FFT, noverlap=N_FFT - hop,
+                                 boundary="zeros", padded=True)
+    n_frames = int(np.ceil(len(x) / hop))
+    if stft.shape[1] < n_frames:
+        stft = np.pad(stft, ((0, 0), (0, n_frames - stft.shape[1])))
+    # The columns past the last activity frame are kept: their windows still cover the clip's
+    # last 32 ms, and the inverse transform needs them there.
+    return Spectrum(full=stft, freqs=freqs, sr=sr, n_samples=len(x), n_frames=n_frames)
+
+
+def synthesise(spec: Spectrum, gain: np.ndarray) -> np.ndarray:
+    """The waveform of `spec` with a real gain (F, T) applied, `n_samples` long."""
+    extra = spec.full.shape[1] - gain.shape[1]
+    gain = np.pad(gain, ((0, 0), (0, extra)), mode="edge") if extra > 0 else gain
+    _, y = signal.istft(spec.full * gain, spec.sr, window="hann", nperseg=N_FFT,
+                        noverlap=N_FFT - spec.hop, boundary=True)
+    return np.pad(y, (0, max(0, spec.n_samples - len(y))))[: spec.n_samples]
