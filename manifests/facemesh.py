@@ -34,3 +34,14 @@ EYES = (
 )
 CHEEKS = (205, 425, 50, 280)  # below the eyes, beside the nose: rarely covered with the mouth
 FOREHEAD, CHIN = 10, 152
+
+# The face's outline (FaceMesh's silhouette, in drawing order): a "hand" whose landmarks all lie
+# inside it may be the face itself, which MediaPipe Hands sometimes reports on a chin and mouth.
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
+             377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67,
+             109)
+# Eyebrows (left, right as in `EYES`) and the upper forehead: with the eyes, the upper face that a
+# hand over the forehead or an eye hides (its region is the convex hull of these points).
+BROWS = ((46, 53, 52, 65, 55, 70, 63, 105, 66, 107),
+         (276, 283, 282, 295, 285, 300, 293, 334, 296, 336))
+UPPER_FOREHEAD = (10, 109, 67, 103, 338, 297, 332)

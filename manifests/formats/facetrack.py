@@ -2,7 +2,8 @@
 
 `faces/<clip>.npz` holds one clip's target face, frame by frame: MediaPipe landmarks, which frames
 have a face, which pass quality control, the accepted segments, and the per-frame QC measurements
-that the review UI draws as a timeline.
+that the review UI draws as a timeline. Every judged clip has one, rejected clips too (with no
+segments and the reason in `verdict`), so a reviewer can see what each frame cost.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ class FaceTrack:
         segments: (S, 2) int64 [start, end) frame ranges of accepted segments.
         fps, width, height: the clip's frame rate and frame size.
         qc: per-frame QC arrays of shape (T,), e.g. "coverage", "yaw_deg", "pitch_deg",
-            "roll_deg", "face_size_px", "occlusion".
+            "roll_deg", "face_size_px", "occlusion"; "reasons" holds a bit per reason that
+            applies to the frame (bit i: `reason_names[i]`), "reason" the primary one's index
+            (-1: good).
+        verdict: the clip's rejection reason code, or None when it was accepted.
+        reason_names: the reason codes the bits of qc["reasons"] and qc["reason"] index.
     """
 
     landmarks: np.ndarray
@@ -41,6 +46,8 @@ class FaceTrack:
     width: int
     height: int
     qc: dict[str, np.ndarray] = field(default_factory=dict)
+    verdict: str | None = None
+    reason_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         frames = len(self.landmarks)
@@ -56,6 +63,10 @@ class FaceTrack:
     def frames(self) -> int:
         return len(self.landmarks)
 
+    @property
+    def accepted(self) -> bool:
+        return self.verdict is None
+
     def save(self, path: Path) -> Path:
         """Writes the track atomically as a compressed npz (mapped landmarks stay on disk)."""
         return atomic_save_npz(path, FORMAT_VERSION, {
@@ -64,6 +75,8 @@ class FaceTrack:
             "good": self.good.astype(bool),
             "segments": self.segments.astype(np.int64).reshape(-1, 2),
             "meta": np.array([self.fps, self.width, self.height], dtype=np.float64),
+            "verdict": np.array(self.verdict or ""),
+            "reason_names": np.array(self.reason_names, dtype=np.str_).reshape(-1),
             **{f"qc_{name}": np.asarray(values) for name, values in self.qc.items()},
         })
 
@@ -80,4 +93,7 @@ class FaceTrack:
             width=int(width),
             height=int(height),
             qc={key[3:]: values for key, values in data.items() if key.startswith("qc_")},
+            # Tracks written before rejected clips kept theirs have neither key: accepted.
+            verdict=str(data["verdict"]) or None if "verdict" in data else None,
+            reason_names=tuple(str(n) for n in data.get("reason_names", ())),
         )

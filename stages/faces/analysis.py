@@ -1,10 +1,11 @@
 """Per-frame face measurements over a streamed video: MediaPipe FaceMesh, BlazeFace and Hands.
 
-One `FaceModels` per process holds the MediaPipe graphs (loading them costs ~0.3 s, so a worker
-keeps them for all its clips). Frames stream through three threads at once: one decodes ahead,
-one runs the MediaPipe graphs, one measures pose and lip colour. Landmarks go to a file as they
-come and only the small per-frame values stay in memory (~0.4 KB a frame), so memory stays flat
-however long the video, and the video itself is never held.
+One `FaceModels` per process holds the MediaPipe graphs (`stages.faces.models`); every clip starts
+them afresh, so a clip's measurements never depend on the clip before it. Frames stream through
+three threads at once: one decodes ahead, one runs the MediaPipe graphs, one measures pose, lip
+colour and the frame's change. Landmarks go to a file as they come and only the small per-frame
+values stay in memory (~0.4 KB a frame), so memory stays flat however long the video, and the
+video itself is never held.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -24,108 +25,31 @@ import numpy as np
 from manifests.facemesh import EYE_CORNERS, LANDMARKS
 from manifests.formats.spool import RowSpool
 from stages.faces.config import FacesConfig
+from stages.faces.hands import NO_HAND, HandCover, hand_cover, spread
+from stages.faces.models import FaceModels
+from stages.faces.motion import frame_change, thumbnail
 from stages.faces.occlusion import (
     KEPT_REDNESS,
     LIP_CONTRAST_FLOOR,
     NO_COLOUR,
     LipColour,
     MouthEvidence,
-    hand_cover,
     lip_colour,
-    mouth_box,
 )
 from stages.faces.pose import PoseEstimator
 from stages.faces.video_frames import Frame, iter_frames, read_ahead, video_info
+
+__all__ = ["FaceMeasures", "FaceModels", "analyse_frames", "analyse_image", "analyse_video"]
 
 log = logging.getLogger(__name__)
 
 _NO_FACE = np.full((LANDMARKS, 3), np.nan, np.float32)
 _REDNESS_WINDOW = 1800  # frames (a minute at 30 fps) the running lip reference looks back on
 _READ_AHEAD_SLACK = 6  # decoded frames queued beyond the pre-pass's burst (2.7 MB each at 720p)
-
-
-# A NormalizedLandmark holding only x, y and z serialises to 17 bytes: the list's field tag and
-# length, then three (tag, little-endian float32) pairs. Reading the floats out of that buffer
-# costs ~20 us a frame against ~200-400 us for 1,434 attribute reads through the protobuf objects.
-_WIRE_SIZE = 17
-_WIRE_TAGS = {0: 0x0A, 1: 0x0F, 2: 0x0D, 7: 0x15, 12: 0x1D}  # byte offset -> expected byte
-_WIRE_FLOATS = np.r_[3:7, 8:12, 13:17]
-
-
-def _points(landmarks: Any) -> np.ndarray:
-    """(N, 3) float32 normalised x, y, z of a `NormalizedLandmarkList`, read without a loop."""
-    wire = np.frombuffer(landmarks.SerializeToString(), np.uint8)
-    n = len(landmarks.landmark)
-    if n and wire.size == n * _WIRE_SIZE:
-        rows = wire.reshape(n, _WIRE_SIZE)
-        if all((rows[:, at] == tag).all() for at, tag in _WIRE_TAGS.items()):
-            return rows[:, _WIRE_FLOATS].copy().view("<f4").astype(np.float32)  # (N, 3)
-    # Any other layout (visibility set, a future field): the slow, always-correct path.
-    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], np.float32).reshape(-1, 3)
-
-
-class FaceModels:
-    """The MediaPipe graphs one process needs; close them (or use `with`) to free their threads."""
-
-    def __init__(self, static: bool = False) -> None:
-        import mediapipe as mp
-
-        # One MediaPipe process per core, so OpenCV's own thread pool has no core to gain and
-        # only adds hand-off cost on the small per-frame crops: the lip colour took 1.2 ms a
-        # frame with two threads, 0.5 ms with one.
-        cv2.setNumThreads(1)
-        self.static = static
-        self.mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, refine_landmarks=True, max_num_faces=1,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5)
-        self.detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=0, min_detection_confidence=0.5)
-        # Static mode: Hands runs on sparse frames, where tracking from the last call is stale.
-        self.hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2,
-                                              model_complexity=0, min_detection_confidence=0.5)
-
-    def close(self) -> None:
-        for graph in (self.mesh, self.detector, self.hands):
-            graph.close()
-
-    def __enter__(self) -> FaceModels:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
-        """The first face's (478, 3) landmarks in pixels (z on the x scale), or None."""
-        h, w = rgb.shape[:2]
-        result = self.mesh.process(rgb)
-        if not result.multi_face_landmarks:
-            return None
-        return _points(result.multi_face_landmarks[0]) * np.array((w, h, w), np.float32)
-
-    def faces(self, rgb: np.ndarray) -> np.ndarray:
-        """BlazeFace boxes (K, 4) as x0, y0, x1, y1 in pixels."""
-        h, w = rgb.shape[:2]
-        result = self.detector.process(rgb)
-        boxes = [d.location_data.relative_bounding_box for d in result.detections or []]
-        return np.array([[b.xmin * w, b.ymin * h, (b.xmin + b.width) * w,
-                          (b.ymin + b.height) * h] for b in boxes], np.float32).reshape(-1, 4)
-
-    def hand_boxes(self, rgb: np.ndarray, face: np.ndarray) -> list[np.ndarray]:
-        """Hand boxes near the face: Hands runs on a crop around the face and below it."""
-        h, w = rgb.shape[:2]
-        lo, hi = np.nanmin(face[:, :2], 0), np.nanmax(face[:, :2], 0)
-        size = float(max(hi - lo))
-        x0, y0 = int(max(0, lo[0] - size)), int(max(0, lo[1] - 0.5 * size))
-        x1, y1 = int(min(w, hi[0] + size)), int(min(h, hi[1] + size))
-        if x1 - x0 < 16 or y1 - y0 < 16:
-            return []
-        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-        result = self.hands.process(crop)
-        boxes = []
-        for hand in result.multi_hand_landmarks or []:
-            pts = np.array([[p.x * (x1 - x0) + x0, p.y * (y1 - y0) + y0] for p in hand.landmark])
-            boxes.append(np.concatenate([pts.min(0), pts.max(0)]))
-        return boxes
+# After Hands last saw a hand near the face, it keeps its fast rate this long (frames, 1 s at
+# 30 fps) however the colour looks: Hands misses a hand over a mouth now and then, and a rare
+# rate after one miss lost the hand for the rest of the cover.
+_HAND_LINGER = 30
 
 
 @dataclass
@@ -145,6 +69,8 @@ class FaceMeasures:
     pitch_deg: np.ndarray
     roll_deg: np.ndarray
     mouth: MouthEvidence
+    upper_hand: np.ndarray  # (T,) fraction of an eye's region or the upper face under a hand
+    change: np.ndarray  # (T,) mean grey change since the previous frame (thumbnails, 0-255)
     detections: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (K, 4) boxes
 
     @property
@@ -176,10 +102,10 @@ class _Measured(NamedTuple):
     pitch: float
     roll: float
     colour: LipColour
+    change: float
 
 
 _NAN = float("nan")
-_UNMEASURED = _Measured(_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, NO_COLOUR)
 
 
 class _Accumulator:
@@ -197,10 +123,11 @@ class _Accumulator:
         self.landmarks = landmarks
         self.rows: dict[str, list] = {k: [] for k in (
             "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
-            "contrast", "lip_ab", "foreign", "skinlike")}
-        self.hand_runs: dict[int, float] = {}
-        self.hand_near = False
+            "contrast", "lip_ab", "foreign", "skinlike", "change")}
+        self.hand_runs: dict[int, HandCover] = {}
+        self.hand_seen_at = -(10**9)  # frame index of the last Hands run that saw a hand
         self.hands_at = -(10**9)  # frame index of the last Hands run
+        self._thumb: np.ndarray | None = None  # the previous frame's (worker thread only)
         self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="face-measures")
         self._submitted: tuple[Frame, np.ndarray | None, Future[_Measured]] | None = None
@@ -213,12 +140,12 @@ class _Accumulator:
         if exc[0] is not None:
             self.landmarks.discard()
 
-    def _hands_every(self, foreign: float, contrast: float) -> int:
+    def _hands_every(self, index: int, foreign: float, contrast: float) -> int:
         """Frames until the next Hands run, from the cues seen so far.
 
-        Often (`hands_every`) while a hand was near the face on the last run, while the lips look
-        foreign (a bottle or pacifier is often held by a hand) or lose their redness against the
-        clip's clearest frames so far (skin over the lips); rarely (`hands_idle_every`) when the
+        Often (`hands_every`) within a second of Hands seeing a hand near the face, while the lips
+        look foreign (a bottle or pacifier is often held by a hand) or lose their redness against
+        the clip's clearest frames so far (skin over the lips); rarely (`hands_idle_every`) when the
         lips are clearly visible and look like themselves; in between (`hands_blind_every`) when
         the clip's lips are too pale for colour to see a cover, where Hands alone speaks.
         """
@@ -227,7 +154,7 @@ class _Accumulator:
             recent = np.asarray(contrasts[-_REDNESS_WINDOW:], np.float32)
             self.redness = float(np.nanpercentile(recent, 90)) if np.isfinite(recent).any() \
                 else 0.0
-        if self.hand_near or foreign > 0.25:
+        if index - self.hand_seen_at <= _HAND_LINGER or foreign > 0.25:
             return cfg.hands_every
         if self.redness < LIP_CONTRAST_FLOOR:
             return cfg.hands_blind_every
@@ -238,16 +165,18 @@ class _Accumulator:
 
     def _measure(self, frame: Frame, lm: np.ndarray | None) -> _Measured:
         """The worker thread's part: everything that needs only this frame (pose in order)."""
+        thumb = thumbnail(frame.image)
+        change, self._thumb = frame_change(self._thumb, thumb), thumb
         if lm is None:
             self.pose.reset()
-            return _UNMEASURED
+            return _Measured(_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, NO_COLOUR, change)
         yaw, pitch, roll = self.pose.estimate(lm)
         return _Measured(
             coverage=coverage(lm, self.width, self.height, self.cfg.edge_margin),
             face_px=float(np.linalg.norm(lm[EYE_CORNERS[0], :2] - lm[EYE_CORNERS[1], :2])),
             edge_gap=edge_gap(lm, self.width, self.height),
             yaw=yaw, pitch=pitch, roll=roll,
-            colour=lip_colour(frame.image, lm))
+            colour=lip_colour(frame.image, lm), change=change)
 
     def add(self, frame: Frame, models: FaceModels, analyse: bool) -> None:
         """FaceMesh on `frame` (unless `analyse` is False: a skipped, faceless stretch)."""
@@ -265,7 +194,7 @@ class _Accumulator:
         """Writes a frame's rows once its measurements are in, and runs Hands on it if due."""
         m, r = measured.result(), self.rows
         row = len(r["coverage"])
-        for key in ("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll"):
+        for key in ("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll", "change"):
             r[key].append(getattr(m, key))
         r["contrast"].append(m.colour.contrast)
         r["lip_ab"].append(tuple(m.colour.lip_ab))
@@ -274,11 +203,12 @@ class _Accumulator:
         if lm is None:
             return
         # Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence of a cover.
-        every = self._hands_every(m.colour.foreign, m.colour.contrast)
+        every = self._hands_every(frame.index, m.colour.foreign, m.colour.contrast)
         if frame.index - self.hands_at >= every:
-            boxes = models.hand_boxes(frame.image, lm)
-            self.hand_runs[row] = hand_cover(mouth_box(lm), boxes)
-            self.hand_near = bool(boxes)
+            hands = models.hands_near(frame.image, lm)
+            self.hand_runs[row] = hand_cover(lm, hands) if hands else NO_HAND
+            if hands:
+                self.hand_seen_at = frame.index
             self.hands_at = frame.index
 
     def finish(self, models: FaceModels, fps: float,
@@ -288,7 +218,8 @@ class _Accumulator:
             self._submitted = None
         r = self.rows
         present = np.asarray(r["present"], bool)
-        hand = _spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2)
+        hand = spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2)  # (T, 3)
+        hand[~present] = np.nan
         return FaceMeasures(
             fps=fps, width=self.width, height=self.height,
             landmarks=self.landmarks.finish(),
@@ -305,25 +236,11 @@ class _Accumulator:
                 lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
                 foreign=np.asarray(r["foreign"], np.float32),
                 skinlike=np.asarray(r["skinlike"], np.float32),
-                hand=np.where(present, hand, np.nan)),
+                hand=hand[:, 0], inside=hand[:, 2]),
+            upper_hand=hand[:, 1],
+            change=np.asarray(r["change"], np.float32),
             detections=detections,
         )
-
-
-def _spread(runs: dict[int, float], frames: int, reach: int) -> np.ndarray:
-    """Each frame takes the Hands result of the nearest frame Hands ran on, within `reach`."""
-    out = np.zeros(frames, np.float32)
-    if not runs:
-        return out
-    at = np.array(sorted(runs))
-    values = np.array([runs[i] for i in at], np.float32)
-    idx = np.arange(frames)
-    nearest = np.clip(np.searchsorted(at, idx), 0, len(at) - 1)
-    before = np.clip(nearest - 1, 0, len(at) - 1)
-    pick = np.where(np.abs(at[before] - idx) < np.abs(at[nearest] - idx), before, nearest)
-    close = np.abs(at[pick] - idx) <= reach
-    out[close] = values[pick][close]
-    return out
 
 
 def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
@@ -335,6 +252,7 @@ def analyse_frames(frames: Iterable[Frame], width: int, height: int, fps: float,
     last_found: bool | None = None
     spool = landmarks if landmarks is not None else RowSpool(Path(tempfile.gettempdir()),
                                                              (LANDMARKS, 3))
+    models.reset()  # a fresh tracking state: the same clip gives the same result after any other
     with _Accumulator(width, height, cfg, spool) as acc:
         next_sample = 0
         for frame in frames:

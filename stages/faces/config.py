@@ -29,6 +29,13 @@ class FacesConfig(ConfigSection):
     # Occlusion score (0 clear ... 1 covered) above which the mouth counts as covered; halfway,
     # because the score is already scaled so that the clip's own clear mouth sits near 0.
     max_occlusion: float = Field(default=0.5, ge=0, le=1)
+    # Share of one eye's region (the eye and its brow) or of the upper face under a hand above
+    # which the upper face counts as covered: half an eye hidden leaves FaceMesh guessing it.
+    max_upper_occlusion: float = Field(default=0.5, ge=0, le=1)
+    # A turn beyond this multiple of its limit is "turned" before anything else (in profile the
+    # mouth cannot be judged); a milder one yields to a covered mouth or upper face, because
+    # fingers over the face pull the landmarks the pose is read from.
+    strong_turn_factor: float = Field(default=1.5, ge=1)
     # MediaPipe Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence: every
     # 5th frame (6 Hz) while a hand was near the face or the lips look foreign or faded...
     hands_every: int = Field(default=5, ge=1)
@@ -51,15 +58,12 @@ class FacesConfig(ConfigSection):
     # A second face at least this large (area, relative to the target's) that is seen at least
     # half as often as the target makes the target ambiguous.
     rival_face_ratio: float = Field(default=0.5, gt=0, le=1)
-    # Training windows are ~1 s of audio and motion; shorter stretches are not worth fitting.
+    # Training windows are ~1 s of audio and motion; shorter stretches are not worth fitting. A
+    # clip with one good segment this long is accepted with its segments, however much of the
+    # rest is bad: the fit and the shards use only the segments' frames.
     min_segment_s: float = Field(default=1.0, gt=0)
     # Gaps this short (frames) inside a good stretch are a blink of the detector, not a new shot.
     bridge_frames: int = Field(default=3, ge=0)
-    # Clips are selected by their audio label for the whole clip: when less than three quarters
-    # of it shows a usable face, the face and the labelled sound too often belong apart.
-    min_good_ratio: float = Field(default=0.75, ge=0, le=1)
-
-
 class FacesMachine(ConfigSection):
     """How this machine runs the faces stage: never changes a verdict, so never hashed."""
 

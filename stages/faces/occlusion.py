@@ -3,14 +3,17 @@
 FaceMesh keeps returning plausible lips under a hand or a pacifier, so three other cues are
 combined, each scaled to 0 (clear) ... 1 (covered), and the strongest one wins:
 
-- hand: the fraction of the mouth box covered by a MediaPipe Hands box;
+- hand: the fraction of the lips covered by a MediaPipe hand's silhouette (`stages.faces.hands`),
+  refused where the "hand" lies wholly inside the face's outline and the lips' colour says
+  they are clear (Hands' phantom hand on a chin);
 - foreign colour: the fraction of the lip area whose colour is far from both the face's skin and
   the clip's own clear lips (pacifiers, bottles, toys);
 - skin over the lips: the lips lose their redness against the clip's own clear mouth AND the
   mouth area turns skin-coloured, against the same clear frames. Either half alone is common
   without any cover (a smile's thin lips and teeth flatten the redness; pale lips look like
-  skin), so the cue is the weaker of the two. Clips whose lips never stand out from the skin
-  give it no say (a covered mouth looks like their pale lips).
+  skin), so the cue is the weaker of the two. The clip's own clear frames (no hand on them)
+  calibrate both halves; lips that barely stand out from the skin are measured against a small
+  fixed redness instead of being switched off, so the skin-colour half still speaks there.
 
 Every cue is a fraction of pixels or a ratio to the clip's own frames, measured in float Lab so
 that one more generation of H.264 (the download stage's re-encode) moves it by a few hundredths,
@@ -29,9 +32,19 @@ from manifests.facemesh import CHEEKS, INNER_LIPS, MOUTH_CORNERS, OUTER_LIPS
 
 FOREIGN_AB = 18.0  # Lab chroma distance beyond which a pixel is neither skin nor lip
 # a* units: lips that stand out less than this in the clip's clearest frames look like skin
-# (a real adult talking video: 2-3; the demo's and another real face's lips: 9-17), so a cover
-# cannot be seen by colour; Hands alone speaks there.
+# (a real adult talking video: 2-3; the demo's and another real face's lips: 9-17), so clear
+# lips never let Hands idle there.
 LIP_CONTRAST_FLOOR = 5.0
+# a* units: the smallest clear-lip redness the "faded" half scales by. A clip whose clear lips
+# read less (a pale infant's lips read -0.25, a crying woman's 4.6) counts every frame as faded,
+# and the skin-colour half alone decides (its rise is against the clip's own clear frames).
+MIN_REDNESS = 2.0
+# A hand seen this close to the mouth (lip fraction) rules a frame out of the clip's clear ones.
+HAND_NEAR = 0.1
+# A "hand" with at least this share of its points inside the face's outline has no finger or
+# wrist beyond the face: it counts only where the colour cues see a cover too.
+FACE_ITSELF = 0.9
+COLOUR_SEES = 0.25  # a colour score from which the colour cues "see" a cover
 # A mouth pixel "looks like skin" within this chroma (a*, b*) and lightness distance of the
 # cheeks: a hand is skin; lips are redder, teeth lighter, the open mouth darker.
 SKIN_AB, SKIN_L = 6.0, 15.0
@@ -43,6 +56,7 @@ KEPT_REDNESS = 0.32
 SKIN_RISE = 0.2
 # Frames whose lips reach this share of the clip's reference redness count as clear.
 CLEAR_SHARE = 0.7
+CLEAREST = 10  # percentile of the foreign-colour share below which a frame's lips are clear
 MOUTH_PX = 64.0  # mouth width (px) the colour crop is shrunk to: enough pixels for medians
 
 
@@ -54,7 +68,8 @@ class MouthEvidence:
     lip_ab: np.ndarray  # (T, 2) median lip chroma relative to the skin
     foreign: np.ndarray  # (T,) fraction of lip pixels far from skin chroma
     skinlike: np.ndarray  # (T,) fraction of the mouth area (lips and opening) coloured like skin
-    hand: np.ndarray  # (T,) fraction of the mouth box under a hand box
+    hand: np.ndarray  # (T,) fraction of the lips under a hand's silhouette
+    inside: np.ndarray  # (T,) share of that hand's points inside the face outline
 
 
 def mouth_box(landmarks: np.ndarray) -> np.ndarray:
@@ -63,17 +78,6 @@ def mouth_box(landmarks: np.ndarray) -> np.ndarray:
     lo, hi = lips.min(0), lips.max(0)
     pad = 0.25 * (hi[0] - lo[0])
     return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad])
-
-
-def hand_cover(mouth: np.ndarray, hands: list[np.ndarray]) -> float:
-    """The largest fraction of the mouth box that one hand box covers."""
-    area = max(float((mouth[2] - mouth[0]) * (mouth[3] - mouth[1])), 1e-6)
-    best = 0.0
-    for box in hands:
-        w = min(mouth[2], box[2]) - max(mouth[0], box[0])
-        h = min(mouth[3], box[3]) - max(mouth[1], box[1])
-        best = max(best, max(w, 0.0) * max(h, 0.0) / area)
-    return best
 
 
 class LipColour(NamedTuple):
@@ -137,32 +141,52 @@ def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
 def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     """Combines the cues into one (T,) score in [0, 1]; NaN where there is no face.
 
-    The clip's clear mouth is learned from its own frames: the lip contrast reached by its
-    reddest tenth, the skin-like share of the frames that reach most of it, and the lip chroma
-    of the frames where nothing foreign shows.
+    The clip's clear mouth is learned from its own frames without a hand near the lips: the lip
+    contrast reached by their reddest tenth, the skin-like share of the frames that reach most
+    of it, and the lip chroma of the frames where nothing foreign shows.
     """
     score = np.full(len(present), np.nan)
     if not present.any():
         return score
-    contrast = evidence.contrast[present]
-    reference = float(np.nanpercentile(contrast, 90)) if np.isfinite(contrast).any() else 0.0
-    covered = np.zeros(len(contrast))
-    if reference >= LIP_CONTRAST_FLOOR:
-        faded = np.clip(1 - contrast / (2 * KEPT_REDNESS * reference), 0, 1)
-        skinlike = evidence.skinlike[present]
-        clear = contrast >= CLEAR_SHARE * reference
-        base = float(np.nanmedian(skinlike[clear])) if clear.any() else 0.0
-        skinned = np.clip((skinlike - base) / (2 * SKIN_RISE), 0, 1)
-        covered = np.fmin(faded, skinned)
+    contrast, skinlike = evidence.contrast[present], evidence.skinlike[present]
+    hand = np.nan_to_num(evidence.hand[present], nan=0.0)
+    calm = np.isfinite(contrast) & (hand < HAND_NEAR)
+    if not calm.any():
+        calm = np.isfinite(contrast)
+    reference = float(np.percentile(contrast[calm], 90)) if calm.any() else 0.0
+    scale = max(reference, MIN_REDNESS)
+    with np.errstate(invalid="ignore"):
+        faded = np.clip(1 - contrast / (2 * KEPT_REDNESS * scale), 0, 1)
+        clear = calm & (contrast >= CLEAR_SHARE * reference)
+    if not clear.any():
+        clear = calm
+    base = float(np.nanmedian(skinlike[clear])) if clear.any() else 0.0
+    skinned = np.clip((skinlike - base) / (2 * SKIN_RISE), 0, 1)
+    covered = np.nan_to_num(np.fmin(faded, skinned), nan=0.0)
     # Lips that are redder than skin can count as "foreign": keep only pixels unlike the clip's
-    # own clear lips as well, measured on the frames where the foreign fraction is low.
+    # own clear lips as well, measured on the frames where the foreign fraction is lowest (its
+    # clearest tenth: a pacifier may be in most of a clip).
     foreign = evidence.foreign[present]
     lip_ab = evidence.lip_ab[present]
-    clear_lips = foreign <= np.nanpercentile(foreign, 30)
+    clear_lips = foreign <= np.nanpercentile(foreign, CLEAREST) if np.isfinite(foreign).any() \
+        else np.zeros(len(foreign), bool)
     typical = np.nanmedian(lip_ab[clear_lips], axis=0) if clear_lips.any() else np.zeros(2)
     unlike = np.linalg.norm(lip_ab - typical, axis=1) > FOREIGN_AB
     foreign_cue = np.clip(np.where(unlike, foreign, 0.0) * 2, 0, 1)
-    hand_cue = np.clip(evidence.hand[present], 0, 1)
+    # A hand wholly inside the face's outline counts only where the colour sees a cover too.
+    itself = np.nan_to_num(evidence.inside[present], nan=0.0) >= FACE_ITSELF
+    hand_cue = np.clip(np.where(itself & (covered < COLOUR_SEES), 0.0, hand), 0, 1)
     combined = np.nanmax(np.vstack([covered, foreign_cue, hand_cue]), axis=0)
     score[present] = np.nan_to_num(combined, nan=0.0)
     return score
+
+
+def upper_score(upper_hand: np.ndarray, inside: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(T,) share of an eye's region or the upper face under a hand; NaN without a face.
+
+    No colour cue sees the upper face, so a "hand" wholly inside the face's outline never counts
+    there: a real hand over the forehead or an eye reaches past the face with its fingers or wrist.
+    """
+    itself = np.nan_to_num(inside, nan=0.0) >= FACE_ITSELF
+    score = np.where(itself, 0.0, np.nan_to_num(upper_hand, nan=0.0))
+    return np.where(present, score, np.nan)

@@ -1,10 +1,11 @@
 """The faces stage: MediaPipe landmarks per frame, quality control, and the good segments.
 
-Per clip: stream `raw/<clip>.mp4` through FaceMesh (478 points, tracking mode), a BlazeFace
-pre-pass and Hands at a reduced rate (`stages.faces.analysis`); judge every frame for presence,
-coverage, size, head pose, mouth occlusion and rival faces (`stages.faces.segments`); write
-`faces/<clip>.npz` (a `FaceTrack`) with the accepted segments and the per-frame QC arrays the
-review UI draws. Clips run over a process pool, one MediaPipe process per core.
+Per clip: stream `raw/<clip>.mp4` through FaceMesh (478 points, tracking mode, a fresh track per
+clip), a BlazeFace pre-pass and Hands at a reduced rate (`stages.faces.analysis`); judge every
+frame for presence, coverage, size, head pose, mouth and upper-face occlusion, rival faces and a
+still picture, and cut segments at scene cuts (`stages.faces.segments`); write `faces/<clip>.npz`
+(a `FaceTrack`) with the accepted segments and the per-frame QC arrays the review UI draws, for
+rejected clips too. Clips run over a process pool, one MediaPipe process per core.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ _models: FaceModels | None = None  # one per worker process, loaded on its first
 
 
 def build_track(measures: FaceMeasures, judgement: Judgement) -> FaceTrack:
-    """The `FaceTrack` of one clip, with its QC arrays for the review UI."""
-    reason_codes = judgement.reason.astype(np.int8)
+    """The `FaceTrack` of one clip, with its QC arrays for the review UI (rejected clips too)."""
+    verdict = judgement.verdict
+    accepted = verdict is None
     return FaceTrack(
         landmarks=measures.landmarks,
         present=measures.present,
         good=judgement.good,
-        segments=judgement.segments,
+        segments=judgement.segments if accepted else np.zeros((0, 2), np.int64),
         fps=measures.fps,
         width=measures.width,
         height=measures.height,
@@ -56,12 +58,20 @@ def build_track(measures: FaceMeasures, judgement: Judgement) -> FaceTrack:
             "pitch_deg": measures.pitch_deg,
             "roll_deg": measures.roll_deg,
             "occlusion": judgement.occlusion.astype(np.float32),
+            "upper_occlusion": judgement.upper_occlusion.astype(np.float32),
             "hand_over_mouth": measures.mouth.hand.astype(np.float32),
+            "hand_over_upper_face": measures.upper_hand.astype(np.float32),
             "lip_contrast": measures.mouth.contrast,
+            "frame_change": measures.change,
+            "scene_cut": judgement.cuts,
             "rival_faces": judgement.rivals,
-            # Index into `reason_names` (-1: good), so the UI can colour the timeline by reason.
-            "reason": reason_codes,
+            # Bit i: reason_names[i] applies; and the primary reason's index (-1: good), so
+            # the UI can colour the timeline by reason and list every reason of a frame.
+            "reasons": judgement.reasons.astype(np.int16),
+            "reason": judgement.reason.astype(np.int8),
         },
+        verdict=verdict.value if verdict is not None else None,
+        reason_names=tuple(code.value for code in FRAME_REASONS),
     )
 
 
@@ -83,11 +93,14 @@ def summary(measures: FaceMeasures, judgement: Judgement) -> dict[str, Any]:
         "segment_frames": lengths,
         "longest_segment_s": round(max(lengths, default=0) / measures.fps, 3),
         "reason_frames": judgement.counts,
+        "reason_frames_any": judgement.any_counts,
+        "scene_cuts": int(judgement.cuts.sum()),
         "reason_names": [code.value for code in FRAME_REASONS],
         "median_coverage": median(measures.coverage),
         "median_face_px": median(measures.face_px),
         "median_abs_yaw_deg": median(np.abs(measures.yaw_deg)),
         "median_occlusion": median(judgement.occlusion),
+        "median_upper_occlusion": median(judgement.upper_occlusion),
         "max_rival_faces": int(judgement.rivals.max(initial=0)),
     }
 
@@ -108,10 +121,11 @@ def process_clip(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
         return StageResult(clip_id, Status.FAILED, ReasonCode.CORRUPT_MEDIA, {"error": repr(e)})
     judgement = judge(measures, cfg)
     metrics = summary(measures, judgement)
+    # Every judged clip keeps its per-frame QC: the review UI shows what each frame cost.
+    path = build_track(measures, judgement).save(out)
     if judgement.verdict is not None:
         log.info("faces: %s rejected (%s)", clip_id, judgement.verdict.value)
-        return StageResult.rejected(clip_id, judgement.verdict, metrics)
-    path = build_track(measures, judgement).save(out)
+        return StageResult(clip_id, Status.REJECTED, judgement.verdict, metrics, {"track": path})
     return StageResult.ok(clip_id, metrics, {"track": path})
 
 
@@ -136,4 +150,5 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
         return list(pool.map(_guarded, ids, [root] * len(ids), [cfg.section] * len(ids)))
 
 
-STAGE = StageSpec("faces", "1", run, section="faces", machine="faces")
+# Version 2: fresh tracking per clip, verdicts from good segments, hands' silhouettes, cuts.
+STAGE = StageSpec("faces", "2", run, section="faces", machine="faces")

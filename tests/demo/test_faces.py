@@ -25,7 +25,9 @@ def test_face_out_of_frame_is_not_found_when_mostly_outside(corpus: Path) -> Non
     mostly_out = inside < 0.5
     assert mostly_out.sum() >= 60  # the face is really gone for about 2.5 s
     assert np.mean(found[mostly_out]) < 0.05
-    assert np.mean(found[inside > 0.99]) >= 0.95
+    # Fully inside only in the clip's first and last half second: a frame or two at each exit
+    # is already lost as the face starts to leave.
+    assert np.mean(found[inside > 0.99]) >= 0.9
 
 
 def test_mouth_aperture_follows_the_vocalisation(corpus: Path) -> None:
@@ -56,7 +58,7 @@ def test_turned_head_looks_turned(corpus: Path) -> None:
               if p is not None and y >= 40]
     frontal = [_eye_nose_asymmetry(p) for p, y in zip(points, yaw, strict=True)
                if p is not None and y == 0]
-    assert len(turned) >= 30 and len(frontal) >= 60
+    assert len(turned) >= 30 and len(frontal) >= 25  # frontal: the first and last half second
     # At 40°+ the nose sits far nearer one eye (frontal: nearly equal distances).
     assert np.median(turned) > 0.2
     assert np.median(turned) > np.median(frontal) + 0.1

@@ -16,6 +16,7 @@ from stages.download.config import DownloadConfig
 from stages.download.media import normalise, probe
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
 from stages.faces.config import FacesConfig
+from stages.faces.segments import judge
 
 FACE_VARIANTS = ("clean_cry", "clean_laugh", "face_out_of_frame", "face_turned",
                  "mouth_occluded_hand", "mouth_occluded_pacifier", "two_faces", "no_face")
@@ -90,3 +91,10 @@ def runs(mask: np.ndarray, min_len: int = 1) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded)).reshape(-1, 2)
     return [(int(a), int(b)) for a, b in edges if b - a >= min_len]
+
+
+def check_verdict(measures: FaceMeasures, expected: str | None) -> None:
+    """The demo's expected verdict under the default settings (its face failures leave under
+    `min_segment_s` clean, so each is rejected for its own reason)."""
+    verdict = judge(measures, FacesConfig()).verdict
+    assert (verdict.value if verdict else None) == expected

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from mediapipe.framework.formats import landmark_pb2
 
-from stages.faces.analysis import FaceMeasures, _points
+from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
+from stages.faces.models import _points
 from stages.faces.occlusion import MouthEvidence
-from stages.faces.segments import rival_faces
+from stages.faces.rivals import rival_faces
 
 
 def _landmarks(n: int, visibility: bool = False) -> landmark_pb2.NormalizedLandmarkList:
@@ -35,8 +36,8 @@ def _measures(frames: int, detections: dict[int, np.ndarray]) -> FaceMeasures:
         fps=30.0, width=640, height=480, landmarks=np.zeros((frames, 0, 3), np.float32),
         time_s=np.arange(frames) / 30.0, present=np.ones(frames, bool), coverage=nan,
         face_px=nan, edge_gap=nan, yaw_deg=nan, pitch_deg=nan, roll_deg=nan,
-        mouth=MouthEvidence(nan, np.full((frames, 2), np.nan), nan, nan, nan),
-        detections=detections)
+        mouth=MouthEvidence(nan, np.full((frames, 2), np.nan), nan, nan, nan, nan),
+        upper_hand=nan, change=nan, detections=detections)
 
 
 def test_rival_seen_for_a_third_of_the_clip_is_not_ambiguous() -> None:

@@ -37,12 +37,16 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
     track = FaceTrack.load(ok.outputs["track"])
     assert track.frames == 240 and track.landmarks.shape == (240, 478, 3)
     assert {"coverage", "yaw_deg", "occlusion", "face_size_px"} <= set(track.qc)
-    assert first[clips[1].id].reason is ReasonCode.FACE_NOT_FOUND
+    rejected = first[clips[1].id]
+    assert rejected.reason is ReasonCode.FACE_NOT_FOUND
+    # A rejected clip keeps its per-frame QC for the review UI, with no segments.
+    assert FaceTrack.load(rejected.outputs["track"]).verdict == "face_not_found"
     assert first[clips[2].id].reason is ReasonCode.CORRUPT_MEDIA
     missing = first[clips[3].id]
     assert (missing.status, missing.reason) == (Status.RETRY, ReasonCode.MISSING_INPUT)
     # The landmark spools of every clip, kept, rejected or killed before, are gone afterwards.
-    assert [p.name for p in root.faces.iterdir()] == [f"{clips[0].id}.npz"]
+    assert sorted(p.name for p in root.faces.iterdir()) == sorted(
+        f"{clip.id}.npz" for clip in clips[:2])
     written = {p: p.stat().st_mtime_ns for p in root.faces.iterdir()}
     # Only the clip whose video is missing is tried again (it may come back); nothing is rewritten.
     again = execute_batch(STAGE, clips, ctx, ledger)
@@ -52,13 +56,14 @@ def test_happy_path_and_resume(corpus: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("name", "cfg", "reason"), [
     ("no_face", {}, ReasonCode.FACE_NOT_FOUND),
+    # These leave under a second clean at either end: too short a segment to be accepted.
     ("face_out_of_frame", {}, ReasonCode.FACE_OUT_OF_FRAME),
     ("face_turned", {}, ReasonCode.FACE_TURNED),
     ("mouth_occluded_hand", {}, ReasonCode.MOUTH_OCCLUDED),
     ("mouth_occluded_pacifier", {}, ReasonCode.MOUTH_OCCLUDED),
     ("two_faces", {}, ReasonCode.SEVERAL_FACES),
-    # The demo's faces are ~60 px between the eye corners: a stricter size limit rejects them.
-    ("clean_cry", {"min_face_px": 100.0}, ReasonCode.FACE_TOO_SMALL),
+    # The demo's faces are 90-110 px between the eye corners: a stricter size limit rejects them.
+    ("clean_cry", {"min_face_px": 150.0}, ReasonCode.FACE_TOO_SMALL),
     # 8 s of good frames cannot make a 20 s segment.
     ("clean_cry", {"min_segment_s": 20.0}, ReasonCode.NO_LONG_SEGMENT),
 ])

@@ -1,0 +1,142 @@
+"""Composites for the occlusion tests: real hands cut from real photos, pasted over real faces.
+
+The hands come from `../shared/fixtures/faces/images` (`hand_on_cheek.jpg`, `hand_on_forehead.png`)
+and are cut out at test time with MediaPipe Hands' landmarks and the stage's own silhouette (a
+little grown, feathered at its edge); nothing is copied into the repository.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stages.faces.hands import hand_mask
+
+HAND_PHOTOS = ("hand_on_cheek.jpg", "hand_on_forehead.png")
+
+
+@dataclass(frozen=True)
+class Hand:
+    """A real hand cut out of a photo: its pixels, a soft mask and its landmarks, in the patch."""
+
+    rgb: np.ndarray  # (h, w, 3) uint8
+    alpha: np.ndarray  # (h, w) float32 in [0, 1]
+    points: np.ndarray  # (21, 2) Hands landmarks in patch pixels
+
+    @property
+    def size(self) -> float:
+        """The hand's length: wrist to the middle finger's tip."""
+        return float(np.linalg.norm(self.points[12] - self.points[0]))
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(path)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def cut_hand(photo: np.ndarray) -> Hand:
+    """The photo's largest hand, cut along its silhouette from Hands' landmarks."""
+    import mediapipe as mp
+
+    h, w = photo.shape[:2]
+    with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2,
+                                  model_complexity=1, min_detection_confidence=0.3) as hands:
+        result = hands.process(photo)
+    if not result.multi_hand_landmarks:
+        raise RuntimeError("Hands found no hand in a hand photo; check mediapipe")
+    found = [np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float32)
+             for hand in result.multi_hand_landmarks]
+    points = max(found, key=lambda p: float(np.ptp(p, axis=0).prod()))
+    mask = hand_mask(points, (h, w)).astype(np.float32)
+    grow = max(3, int(0.02 * np.ptp(points, axis=0).max()))
+    mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
+    mask = cv2.GaussianBlur(mask, (0, 0), grow / 2)
+    ys, xs = np.nonzero(mask > 0.02)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return Hand(photo[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(),
+                points - np.array([x0, y0], np.float32))
+
+
+def paste(frame: np.ndarray, hand: Hand, anchor: np.ndarray, target: np.ndarray,
+          size: float) -> np.ndarray:
+    """`frame` with the hand scaled to `size` px long and landmark `anchor` placed at `target`.
+
+    Args:
+        anchor: a point in the hand patch (e.g. between the knuckles) that lands on `target`.
+    """
+    scale = size / hand.size
+    rgb = cv2.resize(hand.rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    alpha = cv2.resize(hand.alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    x0, y0 = np.round(np.asarray(target) - np.asarray(anchor) * scale).astype(int)
+    out = frame.copy()
+    h, w = out.shape[:2]
+    fx0, fy0 = max(0, x0), max(0, y0)
+    fx1, fy1 = min(w, x0 + rgb.shape[1]), min(h, y0 + rgb.shape[0])
+    if fx1 <= fx0 or fy1 <= fy0:
+        return out
+    a = alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0, None]
+    region = out[fy0:fy1, fx0:fx1].astype(np.float32)
+    patch = rgb[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0].astype(np.float32)
+    out[fy0:fy1, fx0:fx1] = np.round(a * patch + (1 - a) * region).astype(np.uint8)
+    return out
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: float = 30.0,
+                audio: bool = False) -> Path:
+    """RGB frames to an H.264 mp4 (CRF 18, as the download stage writes), optionally with a tone."""
+    h, w = frames[0].shape[:2]
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+               f"{w}x{h}", "-r", str(fps), "-i", "-"]
+    if audio:
+        command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={len(frames) / fps}",
+                    "-c:a", "aac", "-shortest"]
+    command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+                str(path)]
+    subprocess.run(command, input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames),
+                   check=True)
+    return path
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
+
+
+def even(image: np.ndarray, long_side: int) -> np.ndarray:
+    """The image scaled to `long_side` px on its long side, with even sides (for yuv420p)."""
+    scale = long_side / max(image.shape[:2])
+    h, w = (round(s * scale) // 2 * 2 for s in image.shape[:2])
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def lips_polygon(landmarks: np.ndarray) -> np.ndarray:
+    from manifests.facemesh import OUTER_LIPS
+
+    return np.round(landmarks[list(OUTER_LIPS), :2]).astype(np.int32)
+
+
+def cover_of(alpha_frame: np.ndarray, polygon: np.ndarray) -> float:
+    """The share of a polygon under a (H, W) alpha map (> 0.5 counts as covered)."""
+    mask = np.zeros(alpha_frame.shape, np.uint8)
+    cv2.fillPoly(mask, [polygon], 1)
+    return float((alpha_frame[mask > 0] > 0.5).mean()) if mask.any() else 0.0
+
+
+def pasted_alpha(shape: tuple[int, int], hand: Hand, anchor: np.ndarray, target: np.ndarray,
+                 size: float) -> np.ndarray:
+    """Where `paste` puts the hand, as a (H, W) alpha map."""
+    white = Hand(np.full(hand.rgb.shape, 255, np.uint8), hand.alpha, hand.points)
+    return paste(np.zeros((*shape, 3), np.uint8), white, anchor, target, size)[..., 0] / 255.0
