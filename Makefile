@@ -6,8 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # ffmpeg: media I/O; espeak-ng and sox: demo-corpus speech and audio checks; postgresql: the
-# ledger's multi-machine backend, tested against a throw-away local cluster.
-APT_PACKAGES := ffmpeg espeak-ng sox postgresql
+# ledger's multi-machine backend, tested against a throw-away local cluster; chromium: the
+# browser the page tests drive through Playwright (never a browser Playwright downloads).
+APT_PACKAGES := ffmpeg espeak-ng sox postgresql chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 

@@ -2,11 +2,14 @@
 
 1. Speed: seconds to generate 10 s of 30 fps motion (300 frames, crossfaded windows) with the
    default denoiser size (DenoiserConfig(): width 256, 4 layers, voc2vec-sized 768-d features),
-   with 25 and with 1000 DDIM steps; the baseline is one denoiser forward on the same windows,
-   measured in the same run, so the ratios hold on a busy machine. Goal: <= 0.5 s for 25 steps.
+   with 25 and with 1000 DDIM steps at the sampler's default precision (bfloat16 matmuls where
+   the CPU has them natively, as cradle sample does) and 25 in float32; the baseline is one
+   denoiser forward on the same windows, measured in the same run, so the ratios hold on a busy
+   machine. Goal: <= 0.5 s for 25 steps.
 2. Quality: the demo preset trained on the demo dataset (a run in the data home, resumed or
    reused when it exists), then LVE against the truth on its training windows with 25 and 1000
-   steps, scored by the evaluator's code. Goal: 25 steps at most 5 % worse.
+   steps (default precision and float32) against 1000 steps in float32, scored by the
+   evaluator's code. Goal: 25 steps at most 5 % worse.
 3. Training samples/s of the demo preset.
 
     .venv/bin/python -m bench.sampling [--dataset demo] [--train-steps 600] [--threads 2]
@@ -28,9 +31,9 @@ import torch
 from model.checkpoint import TrainedModel, load_trained
 from model.denoiser import Denoiser, DenoiserConfig
 from model.diffusion import Diffusion
-from model.evaluate import EvalConfig, ModelPredictor, Scorer, read_windows
+from model.evaluate import EvalConfig, ModelPredictor, VertexScorer, read_windows
 from model.face.from_card import load_entry_face_model
-from model.sample import SampleConfig, generate
+from model.sample import SampleConfig, generate, low_precision
 from model.targets import Targets
 from model.train import Trainer, TrainPaths, main, pin_dataset
 from model.train_config import load_preset
@@ -64,12 +67,16 @@ def speed() -> None:
     audio = torch.zeros(3, window, cfg.audio_dim)
     with torch.no_grad():
         forward = timed(lambda: network(x, torch.zeros(3, dtype=torch.long), audio), repeats=5)
+    exact = timed(lambda: generate(model, features, SampleConfig(steps=25, precision="float32")))
     fast = timed(lambda: generate(model, features, SampleConfig(steps=25)))
     slow = timed(lambda: generate(model, features, SampleConfig(steps=1000)), repeats=1)
+    fast_mode = "bfloat16" if low_precision("auto", "cpu") else "float32"
     print(f"speed: 10 s of 30 fps motion ({FRAMES} frames, windows of {window}), default size "
-          f"(width {cfg.width}, {cfg.layers} layers, {cfg.audio_dim}-d audio)")
-    print(f"  baseline: one forward over the windows {forward * 1000:.1f} ms")
+          f"(width {cfg.width}, {cfg.layers} layers, {cfg.audio_dim}-d audio), default "
+          f"precision here: {fast_mode}")
+    print(f"  baseline: one float32 forward over the windows {forward * 1000:.1f} ms")
     print(f"  DDIM   25 steps: {fast:.3f} s ({fast / forward:.0f} forwards)  goal <= 0.5 s")
+    print(f"  DDIM   25 steps in float32: {exact:.3f} s ({exact / forward:.0f} forwards)")
     print(f"  DDIM 1000 steps: {slow:.2f} s ({slow / forward:.0f} forwards), "
           f"{slow / fast:.1f}x the 25-step time")
 
@@ -84,18 +91,22 @@ def quality(root: DataRoot, dataset: str, train_steps: int | None) -> None:
           f"0 when the run already existed), loss {result.losses[0]:.3g} -> "
           f"{result.losses[-1]:.3g}")
     model = load_trained(result.run_dir)
-    scorer = Scorer(load_entry_face_model(model.face_model, root.home))
+    scorer = VertexScorer(load_entry_face_model(model.face_model, root.home))
     windows = read_windows(root.shards, model.cfg.dataset, "train")
     errors = {}
-    for steps in (25, 1000):
-        predict = ModelPredictor(model, root.cache, EvalConfig(steps=steps))
+    for steps, precision in ((25, "auto"), (25, "float32"), (1000, "float32")):
+        predict = ModelPredictor(model, root.cache, EvalConfig(steps=steps, precision=precision))
         frames = np.concatenate([scorer.score(w, predict(w))["lve_frames"] for w in windows])
-        errors[steps] = float(frames.mean())  # LVE: the mean of per-frame worst lip errors
-    gap = (errors[25] - errors[1000]) / errors[1000]  # > 0: 25 steps is further from the truth
-    print(f"  LVE on the {len(windows)} training windows: 25 steps "
-          f"{errors[25]:.3f} (sqrt {np.sqrt(errors[25]):.2f}), 1000 steps {errors[1000]:.3f} "
-          f"(sqrt {np.sqrt(errors[1000]):.2f}); 25 vs 1000: {100 * gap:+.1f} %  "
-          f"goal <= +5 % (negative: 25 steps is closer to the truth)")
+        errors[steps, precision] = float(frames.mean())  # LVE: mean per-frame worst lip error
+    reference = errors[1000, "float32"]
+    print(f"  LVE on the {len(windows)} training windows, 1000 steps float32: {reference:.3f} "
+          f"(sqrt {np.sqrt(reference):.2f})")
+    for (steps, precision), error in errors.items():
+        if steps != 1000:
+            gap = (error - reference) / reference  # > 0: 25 steps is further from the truth
+            print(f"  25 steps {precision:>7}: {error:.3f} (sqrt {np.sqrt(error):.2f}), "
+                  f"{100 * gap:+.1f} % against 1000 steps  goal <= +5 % (negative: closer to "
+                  f"the truth)")
 
 
 def throughput(root: DataRoot, dataset: str, steps: int = 20) -> None:

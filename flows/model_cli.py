@@ -52,6 +52,9 @@ def sample(
     steps: Annotated[int | None, typer.Option(help="DDIM steps; default: the run's (25).")] = None,
     guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 1.0,
     seed: Annotated[int, typer.Option(help="The same seed gives the same motion.")] = 0,
+    precision: Annotated[str, typer.Option(
+        help="auto: bfloat16 where the hardware computes it natively (faster); float32: the "
+             "same numbers on every machine.")] = "auto",
     out: Annotated[Path | None, typer.Option(
         help="Output path without suffix; default: <run>/samples/<audio name>-s<seed>.")] = None,
     obj: Annotated[bool, typer.Option(help="Also write one OBJ per frame.")] = False,
@@ -61,9 +64,12 @@ def sample(
     from model.sample import SampleConfig, render
 
     try:
-        written = render(checkpoint, audio, SampleConfig(steps=steps, guidance=guidance,
-                                                         seed=seed),
-                         DataRoot(load_config().home).home, out, obj=obj, preview=preview)
+        cfg = SampleConfig(steps=steps, guidance=guidance, seed=seed, precision=precision)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--precision") from e
+    try:
+        written = render(checkpoint, audio, cfg, DataRoot(load_config().home).home, out,
+                         obj=obj, preview=preview)
     except CradleError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from e
@@ -82,15 +88,30 @@ def evaluate(
     out: Annotated[Path | None, typer.Option(
         help="Folder for eval/<dataset>-<version>-<split>/metrics.json; default: the first "
              "run.")] = None,
+    ablate: Annotated[bool, typer.Option(
+        help="Add the first checkpoint's ablations (band width, FiLM, losses, DDIM steps, "
+             "guidance), retraining where needed.")] = False,
+    ablations: Annotated[Path | None, typer.Option(
+        help="A JSON list of ablations instead of model/ablations.json.")] = None,
+    ablate_steps: Annotated[int | None, typer.Option(
+        help="Train retrained ablations this many steps (and a reference as long); default: "
+             "the checkpoint's own.")] = None,
+    html_report: Annotated[bool, typer.Option(
+        "--report/--no-report", help="Also write the HTML report (report/index.html beside "
+                                     "metrics.json: plots, previews, the verdict).")] = True,
 ) -> None:
     """Score checkpoints and the baselines (static, audio energy, nearest, shifted truth)."""
+    from model.ablate import load_ablations
     from model.evaluate import EvalConfig
     from model.evaluate import evaluate as run_evaluation
 
     home = DataRoot(load_config().home).home
     try:
+        chosen = load_ablations(ablations) if ablate or ablations else None
         report = run_evaluation(checkpoint, home, dataset,
-                                EvalConfig(split=split, steps=steps, bootstrap=bootstrap), out)
+                                EvalConfig(split=split, steps=steps, bootstrap=bootstrap,
+                                           report=html_report), out,
+                                chosen, ablate_steps)
     except (CradleError, ValueError, NotImplementedError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from e
@@ -108,4 +129,5 @@ def evaluate(
     console.print(table)
     console.print("mean (95 % bootstrap interval); lower is better for LVE, DTW and MVE, higher "
                   "for L-PCC and L-CCC (mouth aperture); every metric, and each per label, is "
-                  "in the run's eval/<dataset>-<version>-<split>/metrics.json")
+                  "in the run's eval/<dataset>-<version>-<split>/metrics.json"
+                  + (", the HTML report in report/index.html beside it" if html_report else ""))

@@ -1,14 +1,18 @@
-"""The obvious alternatives a model must beat, each a predictor of expression latents per window.
+"""The obvious alternatives a model must beat, each a predictor of one window's targets.
 
-- `static`: the training split's mean expression in every frame (a face that never moves).
+Each works in any target space (`truth` picks the window's expression latents or its head-frame
+landmarks), so a landmark model meets the same alternatives as a latent one.
+
+- `static`: the training split's mean target in every frame (a face that never moves).
 - `energy`: an audio-energy jaw: a per-dimension linear map from the window's log RMS energy to
-  the expression latents, least-squares fitted on the training split.
+  the targets, least-squares fitted on the training split.
 - `nearest`: the training window whose mean log-mel features are closest (cosine) to the test
-  window's, its expression copied (retrieval, no learning).
+  window's, its targets copied (retrieval, no learning).
 - `shifted`: the ground truth 0.5 s late: a sync sanity check that a metric must punish.
 
 The deterministic regressor with the model's backbone (FaceTalk's "without diffusion") is the
-`animote`-style regression preset trained on the same data, evaluated as another checkpoint.
+model's own config retrained with `task=regression`: the `without diffusion` row of
+`cradle evaluate --ablate` (`model.ablate`).
 """
 
 from __future__ import annotations
@@ -34,13 +38,19 @@ class Window:
     identity: np.ndarray  # (I,)
     age: np.ndarray  # (A,)
     audio: np.ndarray  # (S,) 16 kHz
+    landmarks: np.ndarray  # (F, 468, 3) MediaPipe landmarks in the head's frame, model units
 
     @property
     def frames(self) -> int:
         return len(self.expression)
 
 
-Predictor = Callable[[Window], np.ndarray]  # a window -> (F, E) predicted expression
+Predictor = Callable[[Window], np.ndarray]  # a window -> (F, K) predicted targets
+Truth = Callable[[Window], np.ndarray]  # a window -> (F, K) its true targets
+
+
+def expression(window: Window) -> np.ndarray:
+    return window.expression
 
 
 def log_energy(window: Window) -> np.ndarray:
@@ -52,20 +62,20 @@ def log_energy(window: Window) -> np.ndarray:
     return np.log(np.asarray(rms))
 
 
-def static(train: list[Window]) -> Predictor:
-    mean = np.concatenate([w.expression for w in train]).mean(0)  # (E,)
+def static(train: list[Window], truth: Truth = expression) -> Predictor:
+    mean = np.concatenate([truth(w) for w in train]).mean(0)  # (K,)
     return lambda window: np.repeat(mean[None], window.frames, axis=0)
 
 
-def energy(train: list[Window]) -> Predictor:
+def energy(train: list[Window], truth: Truth = expression) -> Predictor:
     x = np.concatenate([log_energy(w) for w in train])  # (N,)
-    y = np.concatenate([w.expression for w in train])  # (N, E)
+    y = np.concatenate([truth(w) for w in train])  # (N, K)
     design = np.stack([np.ones_like(x), x], 1)  # (N, 2)
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)  # (2, E)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)  # (2, K)
     return lambda window: np.stack([np.ones(window.frames), log_energy(window)], 1) @ coef
 
 
-def nearest(train: list[Window]) -> Predictor:
+def nearest(train: list[Window], truth: Truth = expression) -> Predictor:
     mel = MelEncoder()
 
     def signature(window: Window) -> np.ndarray:
@@ -77,20 +87,20 @@ def nearest(train: list[Window]) -> Predictor:
     def predict(window: Window) -> np.ndarray:
         match = train[int(np.argmax(library @ signature(window)))]
         idx = np.minimum(np.arange(window.frames), match.frames - 1)  # repeat its last frame
-        return match.expression[idx]
+        return truth(match)[idx]
 
     return predict
 
 
-def shifted(seconds: float = 0.5) -> Predictor:
+def shifted(seconds: float = 0.5, truth: Truth = expression) -> Predictor:
     def predict(window: Window) -> np.ndarray:
         lag = round(seconds * window.fps)
         idx = np.clip(np.arange(window.frames) - lag, 0, window.frames - 1)
-        return window.expression[idx]
+        return truth(window)[idx]
 
     return predict
 
 
-def baselines(train: list[Window]) -> dict[str, Predictor]:
-    return {"static": static(train), "energy": energy(train), "nearest": nearest(train),
-            "shifted 0.5 s": shifted(0.5)}
+def baselines(train: list[Window], truth: Truth = expression) -> dict[str, Predictor]:
+    return {"static": static(train, truth), "energy": energy(train, truth),
+            "nearest": nearest(train, truth), "shifted 0.5 s": shifted(0.5, truth)}

@@ -37,6 +37,27 @@ class SampleConfig:
     eta: float | None = None  # None: the run's diffusion.eta (0, deterministic DDIM)
     window: int | None = None  # frames per window; None: the run's training window
     overlap: int | None = None  # crossfaded frames between windows; None: a quarter window
+    # "auto": bfloat16 matmuls (autocast) where the device computes them natively, float32
+    # elsewhere; "float32" gives the same numbers on every machine (the evaluator's choice).
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"not {self.precision!r}")
+
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def low_precision(precision: str, device: str) -> bool:
+    """Whether sampling runs under bfloat16 autocast: ~1.4x faster on CPUs with AVX512-BF16 or
+    AMX, at a measured LVE cost well inside the 25-vs-1000-step tolerance (bench/sampling.py)."""
+    if precision != "auto":
+        return precision == "bfloat16"
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def windows(frames: int, window: int, overlap: int) -> list[int]:
@@ -102,19 +123,21 @@ def denoise_windows(model: TrainedModel, audio: torch.Tensor, mask: torch.Tensor
     if not isinstance(network, Denoiser):
         return network(audio, mask, cond)  # the deterministic regressor: one pass
 
-    if cfg.guidance == 1.0:  # the plain conditional: no unconditional pass needed
-        ctx = network.context(audio, mask, None, cond)
+    with torch.autocast(torch.device(device).type, torch.bfloat16,
+                        enabled=low_precision(cfg.precision, device)):
+        if cfg.guidance == 1.0:  # the plain conditional: no unconditional pass needed
+            ctx = network.context(audio, mask, None, cond)
 
-        def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return network.denoise(x_t, t, ctx)
-    else:
-        ctx = network.guided_context(audio, mask, cond)
+            def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return network.denoise(x_t, t, ctx).float()
+        else:
+            ctx = network.guided_context(audio, mask, cond)
 
-        def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return network.guided_denoise(x_t, t, ctx, cfg.guidance)
+            def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return network.guided_denoise(x_t, t, ctx, cfg.guidance).float()
 
-    shape = (audio.shape[0], audio.shape[1], model.targets.dim())
-    return model.diffusion.sample(predict_x0, shape, cfg.steps, cfg.eta, generator, device)
+        shape = (audio.shape[0], audio.shape[1], model.targets.dim())
+        return model.diffusion.sample(predict_x0, shape, cfg.steps, cfg.eta, generator, device)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Training on the demo dataset, as a modeller would: the loss falls, the mouth follows the
-voice, every preset trains and samples, and `cradle train` / `cradle sample` work end to end."""
+voice, every preset trains and samples, the evaluator compares models, ablations and baselines,
+and `cradle train` / `cradle sample` work end to end."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
+from model.ablate import Ablation
 from model.audio.testing import tiny_wav2vec2
 from model.baselines import Window
 from model.checkpoint import TrainedModel, load_trained
-from model.evaluate import EvalConfig, ModelPredictor, Scorer, evaluate, read_windows
+from model.evaluate import EvalConfig, ModelPredictor, VertexScorer, evaluate, read_windows
 from model.face.from_card import load_entry_face_model
 from model.sample import SampleConfig, render
 from model.train import TrainPaths, TrainResult, main
 from model.train_config import load_preset
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
+from tests.model.test_report import check_report_page
 
 pytestmark = pytest.mark.slow
 TINY = ["steps=3", "batch_size=4", "reader.frames=30", "denoiser.width=32", "denoiser.layers=1",
@@ -36,7 +39,7 @@ def generated_and_true_aperture(model: TrainedModel, home: Path,
     """Mouth apertures over every frame of a split: `cradle sample`'s path (DDIM 25 steps,
     windows and crossfade) vs the fitted truth, decoded by the evaluator's code."""
     face_model = load_entry_face_model(model.face_model, home)
-    scorer = Scorer(face_model)
+    scorer = VertexScorer(face_model)
     predict = ModelPredictor(model, home / "cache", EvalConfig(steps=25))
 
     def aperture(window: Window, expression: np.ndarray) -> np.ndarray:
@@ -72,7 +75,7 @@ def test_the_demo_preset_learns_the_mouth_from_the_voice(demo_home: Path,
 def test_the_trained_model_beats_the_static_and_energy_baselines(demo_home: Path,
                                                                 demo_run: TrainResult,
                                                                 tmp_path: Path) -> None:
-    report = evaluate([demo_run.run_dir], demo_home, cfg=EvalConfig(bootstrap=200),
+    report = evaluate([demo_run.run_dir], demo_home, cfg=EvalConfig(bootstrap=200, report=True),
                       out=tmp_path)
     results = report["results"]
     assert set(results) == {demo_run.run_dir.name, "static", "energy", "nearest",
@@ -87,6 +90,8 @@ def test_the_trained_model_beats_the_static_and_energy_baselines(demo_home: Path
     assert results[demo_run.run_dir.name]["diversity"] > 0
     written = tmp_path / "eval" / "demo-v0001-test" / "metrics.json"
     assert json.loads(written.read_text())["windows"] == report["windows"] > 0
+    page = check_report_page(written.parent / "report" / "index.html", list(results))
+    assert f"{demo_run.run_dir.name} beats static on DTW" in page
     print(f"[model] demo test split: DTW {model['dtw']['mean']:.3f} vs energy "
           f"{results['energy']['metrics']['dtw']['mean']:.3f}; L-PCC {model['pcc']['mean']:.3f} "
           f"vs energy {results['energy']['metrics']['pcc']['mean']:.3f}")
@@ -137,3 +142,43 @@ def test_cradle_train_and_sample_on_the_demo_dataset(demo_home: Path,
     assert again.exit_code == 0
     assert np.array_equal(np.load(run / "samples" / "clean_cry-s3.npz")["targets"],
                           np.load(run / "again.npz")["targets"])  # same seed, same motion
+
+
+def test_ablations_join_the_table_and_retrained_variants_are_reused(
+        demo_home: Path, demo_run: TrainResult, tmp_path: Path) -> None:
+    ablations = [Ablation("band 0", train=("denoiser.band=0",)), Ablation("DDIM 10", steps=10),
+                 Ablation("guidance 0", guidance=0.0)]
+    cfg = EvalConfig(bootstrap=20, diversity_windows=1)
+    report = evaluate([demo_run.run_dir], demo_home, cfg=cfg, out=tmp_path,
+                      ablations=ablations, ablate_steps=20)
+    name = demo_run.run_dir.name
+    rows = {n: r for n, r in report["results"].items() if r["kind"] == "ablation"}
+    assert set(rows) == {f"{name}: {a}" for a in
+                         ("reference (20 steps)", "band 0", "DDIM 10", "guidance 0")}
+    assert report["results"][name]["kind"] == "checkpoint"
+    assert report["results"]["static"]["kind"] == "baseline"
+    unconditional = rows[f"{name}: guidance 0"]["metrics"]["pcc"]["mean"]
+    assert unconditional < report["results"][name]["metrics"]["pcc"]["mean"]  # audio matters
+    runs = sorted(p.name for p in demo_run.run_dir.parent.iterdir())
+    assert len(runs) == 3  # the checkpoint, its 20-step reference and the band-0 variant
+    again = evaluate([demo_run.run_dir], demo_home, cfg=cfg, out=tmp_path,
+                     ablations=ablations[:1], ablate_steps=20)
+    assert sorted(p.name for p in demo_run.run_dir.parent.iterdir()) == runs  # reused
+    assert again["results"][f"{name}: band 0"] == rows[f"{name}: band 0"]
+
+
+def test_a_landmark_model_is_compared_in_the_same_table(demo_home: Path, demo_run: TrainResult,
+                                                        tmp_path: Path) -> None:
+    cfg = load_preset("animote").with_overrides([*TINY, "encoder=mel"])
+    landmark_run = main(cfg, paths_in(demo_home, tmp_path / "runs"), show_progress=False)
+    report = evaluate([demo_run.run_dir, landmark_run.run_dir], demo_home,
+                      cfg=EvalConfig(bootstrap=20), out=tmp_path)
+    results = report["results"]
+    assert results[landmark_run.run_dir.name]["space"] == "landmarks"
+    assert results[demo_run.run_dir.name]["space"] == "expression"
+    for baseline in ("static", "energy", "nearest", "shifted 0.5 s"):
+        assert results[baseline]["space"] == "expression"
+        assert results[f"{baseline} (landmarks)"]["space"] == "landmarks"
+    theirs = results[landmark_run.run_dir.name]["metrics"]
+    assert all(np.isfinite(m["mean"]) for m in theirs.values())
+    assert results[landmark_run.run_dir.name]["diversity"] is None  # a regressor: one answer

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.denoiser import Denoiser, DenoiserConfig
+from model.denoiser import Denoiser, DenoiserConfig, FiLM
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
 
 B, T, K, A = 2, 12, 6, 10
@@ -103,3 +103,18 @@ def test_banded_cross_attention_equals_dense_attention_under_the_band_mask() -> 
         want = attention.out(dense.transpose(1, 2).reshape(2, 9, 16))
         allowed_band = band_mask(band, 2, 9, real, torch.device("cpu"))
         assert torch.allclose(attention.banded(x, kv, allowed_band), want, atol=1e-6)
+
+
+def test_the_timestep_can_be_added_to_the_input_instead_of_film() -> None:
+    """FaceTalk's ablation: no FiLM layers; the timestep still matters and causality holds."""
+    model = tiny(timestep="add", band=1)
+    assert not any(isinstance(m, FiLM) for m in model.modules())
+    x, t, audio = inputs()
+    with torch.no_grad():
+        base = model(x, t, audio)
+        assert not torch.allclose(base, model(x, t + 50, audio))
+        later = x.clone()
+        later[:, 6:] += 1.0
+        assert torch.allclose(base[:, :6], model(later, t, audio)[:, :6], atol=1e-6)
+    with pytest.raises(ValueError, match="film or add"):
+        DenoiserConfig(timestep="concat")
