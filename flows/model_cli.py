@@ -99,8 +99,12 @@ def evaluate(
     html_report: Annotated[bool, typer.Option(
         "--report/--no-report", help="Also write the HTML report (report/index.html beside "
                                      "metrics.json: plots, previews, the verdict).")] = True,
+    regressor: Annotated[bool, typer.Option(
+        help="Train (once; reused after) and score the deterministic-regressor baseline: the "
+             "first checkpoint's config without diffusion.")] = True,
 ) -> None:
-    """Score checkpoints and the baselines (static, audio energy, nearest, shifted truth)."""
+    """Score checkpoints and the baselines (static, audio energy, nearest, shifted truth, the
+    regressor without diffusion)."""
     from model.ablate import load_ablations
     from model.evaluate import EvalConfig
     from model.evaluate import evaluate as run_evaluation
@@ -110,7 +114,7 @@ def evaluate(
         chosen = load_ablations(ablations) if ablate or ablations else None
         report = run_evaluation(checkpoint, home, dataset,
                                 EvalConfig(split=split, steps=steps, bootstrap=bootstrap,
-                                           report=html_report), out,
+                                           report=html_report, regressor=regressor), out,
                                 chosen, ablate_steps)
     except (CradleError, ValueError, NotImplementedError) as e:
         console.print(f"[red]error:[/] {e}")

@@ -1,8 +1,8 @@
 """`cradle evaluate --ablate`: the study's ablations, scored in the same table as the model.
 
 An ablation either retrains the checkpoint's own config with a few overrides (band width, FiLM
-vs an added timestep, without the lip and DTW losses, without diffusion: FaceTalk's
-deterministic regressor with the same backbone) or samples the checkpoint differently
+vs an added timestep, without the lip and DTW losses; `REGRESSOR`, without diffusion, is the
+evaluator's regressor baseline) or samples the checkpoint differently
 (DDIM steps, guidance scale). Retrained variants are ordinary runs beside the checkpoint's, named
 by their config's hash, so a second `--ablate` reuses them (or resumes them if interrupted).
 The list lives in `model/ablations.json`; `--ablations FILE` swaps in another.
@@ -43,6 +43,11 @@ class Variant:
     name: str
     model: TrainedModel
     cfg: EvalConfig
+
+
+# FaceTalk's "without diffusion": the same backbone and losses, one deterministic pass. The
+# evaluator trains it as a baseline row, so the ablation list leaves it out.
+REGRESSOR = Ablation("without diffusion", train=("task=regression",))
 
 
 def load_ablations(path: Path | None = None) -> list[Ablation]:

@@ -10,9 +10,9 @@ landmarks), so a landmark model meets the same alternatives as a latent one.
   window's, its targets copied (retrieval, no learning).
 - `shifted`: the ground truth 0.5 s late: a sync sanity check that a metric must punish.
 
-The deterministic regressor with the model's backbone (FaceTalk's "without diffusion") is the
-model's own config retrained with `task=regression`: the `without diffusion` row of
-`cradle evaluate --ablate` (`model.ablate`).
+The deterministic regressor with the model's backbone (FaceTalk's "without diffusion") needs
+training: `model.evaluate` retrains the first checkpoint's own config with `task=regression`
+(`model.ablate.REGRESSOR`) and scores it as the `regressor (no diffusion)` row.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from manifests.facemesh import APERTURE, EYES, FOREHEAD, LIPS
 from manifests.files import atomic_write_json
 from manifests.formats.dataset import load_card
 from model import metrics
-from model.ablate import Ablation, variants
+from model.ablate import REGRESSOR, Ablation, variants
 from model.audio.cache import FeatureCache
 from model.audio.encoders import SAMPLE_RATE, load_encoder
 from model.baselines import Predictor, Window, baselines
@@ -36,6 +36,7 @@ from model.targets import LANDMARKS, head_frame_landmarks
 EVAL_FRAMES = 900  # windows are read whole up to 30 s; shards hold 4 s windows by default
 PER_WINDOW = ("dtw", "ddtw", "pcc", "ccc", "vertex_pcc", "vertex_ccc", "mve", "fdd", "jitter")
 METRICS = ("lve", "lve_sqrt", *PER_WINDOW)
+REGRESSOR_ROW = "regressor (no diffusion)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class EvalConfig:
     diversity_samples: int = 5  # samples per window for the diversity score (K >= 5)
     diversity_windows: int = 3
     report: bool = False  # also the HTML report (`model.report`): seconds more; on in the CLI
+    # The deterministic-regressor baseline (FaceTalk's "without diffusion"): the first diffusion
+    # checkpoint's own config retrained with task=regression, once, and reused after that.
+    regressor: bool = True
 
 
 def read_windows(shards: Path, dataset: str, split: str) -> list[Window]:
@@ -183,7 +187,8 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
 
     Each checkpoint is scored in its own target space (expression latents through the face
     model, or head-frame landmarks), and every baseline runs in each space present.
-    `ablations` adds the first checkpoint's ablations (`model.ablate`) as more rows.
+    `ablations` adds the first checkpoint's ablations (`model.ablate`) as more rows; the
+    regressor baseline is trained beside the first checkpoint unless `cfg.regressor` is off.
     """
     cfg = cfg or EvalConfig()
     models = {_run_dir(path).name: (load_trained(path), cfg) for path in checkpoints}
@@ -195,6 +200,10 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
         raise ValueError(f"{tag} has no {cfg.split} windows to evaluate on")
     ablated = {f"{first_dir.name}: {v.name}": (v.model, v.cfg) for v in
                variants(first_dir, first, ablations, home, cfg, ablate_steps)} if ablations else {}
+    trained = {}
+    if cfg.regressor and first.cfg.task == "diffusion":
+        [regressor] = variants(first_dir, first, [REGRESSOR], home, cfg)
+        trained[REGRESSOR_ROW] = (regressor.model, regressor.cfg)
     spaces = {m.cfg.target for m, _ in (*models.values(), *ablated.values())}
     scorers: dict[str, Scorer] = {}
     if "expression" in spaces:
@@ -202,7 +211,7 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
     if "landmarks" in spaces:
         scorers["landmarks"] = LandmarkScorer()
     rows: list[tuple[str, str, str, Predictor]] = []  # name, kind, space, predictor
-    for kind, group in (("checkpoint", models), ("ablation", ablated)):
+    for kind, group in (("checkpoint", models), ("ablation", ablated), ("baseline", trained)):
         rows += [(name, kind, m.cfg.target, ModelPredictor(m, home / "cache", c))
                  for name, (m, c) in group.items()]
     for space, scorer in scorers.items():

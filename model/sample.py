@@ -106,7 +106,7 @@ def generate(model: TrainedModel, features: np.ndarray, cfg: SampleConfig,
             part = torch.from_numpy(features[start:start + window])
             audio[w, :len(part)], mask[w, :len(part)] = part, True
         batch_cond = None if cond is None else cond.to(device).expand(len(group), -1)
-        with torch.no_grad():
+        with torch.inference_mode():
             x = denoise_windows(model, audio, mask, batch_cond, cfg, generator, device)
         motion = model.targets.restore(x).cpu().numpy()  # (W, T, K)
         for w, start in enumerate(group):
