@@ -33,6 +33,11 @@ class CheckpointError(CradleError):
     """A run folder or checkpoint is missing, or belongs to a different configuration."""
 
 
+def run_folder(run_or_checkpoint: Path) -> Path:
+    """A run folder, or the run a checkpoint file belongs to (`<run>/checkpoints/step-*.pt`)."""
+    return run_or_checkpoint if run_or_checkpoint.is_dir() else run_or_checkpoint.parent.parent
+
+
 def checkpoint_paths(run_dir: Path) -> list[Path]:
     """The run's checkpoints, oldest first."""
     folder = Path(run_dir) / CHECKPOINTS

@@ -26,7 +26,7 @@ from model.ablate import REGRESSOR, Ablation, variants
 from model.audio.cache import FeatureCache
 from model.audio.encoders import SAMPLE_RATE, load_encoder
 from model.baselines import Predictor, Window, baselines
-from model.checkpoint import TrainedModel, load_trained
+from model.checkpoint import TrainedModel, load_trained, run_folder
 from model.data import ReaderConfig, open_dataset
 from model.face.base import FaceModel
 from model.face.from_card import load_card_face_model
@@ -191,8 +191,8 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
     regressor baseline is trained beside the first checkpoint unless `cfg.regressor` is off.
     """
     cfg = cfg or EvalConfig()
-    models = {_run_dir(path).name: (load_trained(path), cfg) for path in checkpoints}
-    first_dir, (first, _) = _run_dir(checkpoints[0]), next(iter(models.values()))
+    models = {run_folder(path).name: (load_trained(path), cfg) for path in checkpoints}
+    first_dir, (first, _) = run_folder(checkpoints[0]), next(iter(models.values()))
     card = load_card(home / "shards", dataset or first.cfg.dataset)
     tag = f"{card.name}@{card.version}"
     test, train = (read_windows(home / "shards", tag, s) for s in (cfg.split, "train"))
@@ -248,11 +248,6 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
         write_report(folder, report, test, {name: predict for name, _, _, predict in rows},
                      scorers, checkpoints)
     return report
-
-
-def _run_dir(checkpoint: Path) -> Path:
-    """The run folder of a run folder or of one of its checkpoint files."""
-    return checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
 
 
 def _diversity(predict: ModelPredictor, windows: list[Window],

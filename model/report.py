@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from model.audio.encoders import SAMPLE_RATE
 from model.baselines import Predictor, Window
-from model.checkpoint import LOGS
+from model.checkpoint import LOGS, run_folder
 from model.preview import PreviewError, render_frames
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def write_report(folder: Path, report: Mapping[str, Any], windows: Sequence[Wind
         scorers: the evaluator's scorer for each target space in the results.
         checkpoints: the evaluated runs (folders or checkpoint files), for their logs.
     """
-    runs = {_run_dir(p).name: _run_dir(p) for p in checkpoints}
+    runs = {run_folder(p).name: run_folder(p) for p in checkpoints}
     results = report["results"]
     kinds = {n: r.get("kind") or ("checkpoint" if n in runs else "baseline")
              for n, r in results.items()}
@@ -390,8 +390,4 @@ def _preview(out: Path, window: Window, motions: Sequence[tuple[str, np.ndarray,
                            f"{done.stderr.decode(errors='replace').strip()[-300:]}")
     return out
 
-
-def _run_dir(checkpoint: Path) -> Path:
-    """A run folder, or the run a checkpoint file belongs to (`<run>/checkpoints/step-*.pt`)."""
-    return checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
 

@@ -18,7 +18,7 @@ import torch
 from manifests.files import atomic_save_npz, atomic_write_text
 from model.audio.decode import read_audio
 from model.audio.encoders import SAMPLE_RATE, load_encoder
-from model.checkpoint import TrainedModel, load_trained
+from model.checkpoint import TrainedModel, load_trained, run_folder
 from model.denoiser import Denoiser
 from model.face.base import FaceModel
 from model.face.from_card import load_entry_face_model
@@ -211,7 +211,7 @@ def render(checkpoint: Path, audio: Path, cfg: SampleConfig, home: Path,
     if model.cfg.target == "expression":
         face_model = load_entry_face_model(model.face_model, home)
     motion = synthesise(model, read_audio(audio), cfg, face_model, device)
-    run_dir = checkpoint if checkpoint.is_dir() else checkpoint.parent.parent
+    run_dir = run_folder(checkpoint)
     stem = out or run_dir / "samples" / f"{audio.name.split('.')[0]}-s{cfg.seed}"
     stem.parent.mkdir(parents=True, exist_ok=True)
     settings = {"seed": cfg.seed, "guidance": cfg.guidance, "checkpoint_step": model.step,
