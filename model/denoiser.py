@@ -80,7 +80,8 @@ def alibi_bias(frames: int, heads: int, period: int, device: torch.device) -> to
 
 
 class FiLM(nn.Module):
-    """Feature-wise scale and shift from the conditioning embedding."""
+    """Feature-wise scale and shift from the conditioning embedding (Mish + linear). Its
+    parameters live here; `film_parameters` applies every layer's at once."""
 
     def __init__(self, width: int) -> None:
         super().__init__()
@@ -88,9 +89,30 @@ class FiLM(nn.Module):
         nn.init.zeros_(self.proj[1].weight)  # starts as the identity
         nn.init.zeros_(self.proj[1].bias)
 
-    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        scale, shift = self.proj(emb)[:, None].chunk(2, dim=-1)  # (B, 1, W) each
-        return h * (1 + scale) + shift  # (B, T, W)
+
+Stacked = tuple[torch.Tensor, torch.Tensor]  # every FiLM's weights (3L * 2W, W) and biases
+
+
+def stack_films(blocks: nn.ModuleList) -> Stacked | None:
+    """Every block's FiLM projections as one matrix, or None without FiLM."""
+    linears = [film.proj[1] for block in blocks if block.films is not None
+               for film in block.films]
+    if not linears:
+        return None
+    return torch.cat([lin.weight for lin in linears]), torch.cat([lin.bias for lin in linears])
+
+
+def film_parameters(stacked: Stacked | None, emb: torch.Tensor,
+                    layers: int) -> list[torch.Tensor | None]:
+    """Per layer, (B, 3, 2, W): the scale and shift after each sub-layer, from one product.
+
+    They depend on the conditioning embedding alone (the timestep), not on the frames, so one
+    (B, W) x (W, 3L * 2W) product replaces 3L small ones at every step."""
+    if stacked is None:
+        return [None] * layers
+    b, w = emb.shape
+    params = F.linear(F.mish(emb), *stacked)  # (B, 3L * 2W)
+    return list(params.view(b, layers, 3, 2, w).unbind(1))  # L x (B, 3, 2, W)
 
 
 class Attention(nn.Module):
@@ -148,16 +170,20 @@ class Block(nn.Module):
         self.films = (nn.ModuleList(FiLM(cfg.width) for _ in range(3))
                       if cfg.timestep == "film" else None)
 
-    def film(self, i: int, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        return h if self.films is None else self.films[i](h, emb)
-
     def forward(self, h: torch.Tensor, audio_kv: tuple[torch.Tensor, torch.Tensor],
-                emb: torch.Tensor, bias: torch.Tensor | None,
+                film: torch.Tensor | None, bias: torch.Tensor | None,
                 allowed: torch.Tensor) -> torch.Tensor:
+        """`film`: (B, 3, 2, W) this block's scales and shifts (`film_parameters`), or None."""
+
+        def modulate(i: int, x: torch.Tensor) -> torch.Tensor:
+            if film is None:
+                return x
+            return x * (1 + film[:, None, i, 0]) + film[:, None, i, 1]  # (B, T, W)
+
         x = self.norms[0](h)
-        h = self.film(0, h + self.self_attn(x, self.self_attn.keys_values(x), bias), emb)
-        h = self.film(1, h + self.cross_attn.banded(self.norms[1](h), audio_kv, allowed), emb)
-        return self.film(2, h + self.ff(self.norms[2](h)), emb)  # (B, T, W)
+        h = modulate(0, h + self.self_attn(x, self.self_attn.keys_values(x), bias))
+        h = modulate(1, h + self.cross_attn.banded(self.norms[1](h), audio_kv, allowed))
+        return modulate(2, h + self.ff(self.norms[2](h)))  # (B, T, W)
 
 
 @dataclass
@@ -170,6 +196,7 @@ class AudioContext:
     bias: torch.Tensor | None  # (H, T, T) ALiBi for self-attention, or None: plain causal
     allowed: torch.Tensor  # (B, T, 2b+1) which audio frames in each frame's band it sees
     cond: torch.Tensor | None  # (B, W) embedded identity / age, or None
+    films: Stacked | None  # every layer's FiLM projections in one matrix (`stack_films`)
 
 
 class Denoiser(nn.Module):
@@ -214,7 +241,8 @@ class Denoiser(nn.Module):
         embedded = self.cond(cond) if self.cond is not None and cond is not None else None
         return AudioContext([block.cross_attn.keys_values(memory) for block in self.blocks],
                             self_bias(self.cfg, frames, audio.device),
-                            band_mask(self.cfg.band, b, frames, mask, audio.device), embedded)
+                            band_mask(self.cfg.band, b, frames, mask, audio.device), embedded,
+                            stack_films(self.blocks))
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor, ctx: AudioContext) -> torch.Tensor:
         """x0 from x_t (B, T, K) and timesteps t (B,) under a prepared audio context."""
@@ -224,8 +252,9 @@ class Denoiser(nn.Module):
             emb = emb + ctx.cond
         if self.cfg.timestep == "add":
             h = h + emb[:, None]  # (B, T, W)
-        for block, kv in zip(self.blocks, ctx.kv, strict=True):
-            h = block(h, kv, emb, ctx.bias, ctx.allowed)
+        films = film_parameters(ctx.films, emb, len(self.blocks))
+        for block, kv, film in zip(self.blocks, ctx.kv, films, strict=True):
+            h = block(h, kv, film, ctx.bias, ctx.allowed)
         return self.latent_out(self.norm(h))  # (B, T, K)
 
     def guided_context(self, audio: torch.Tensor, mask: torch.Tensor | None = None,

@@ -11,7 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from model.denoiser import Block, DenoiserConfig, band_mask, self_bias
+from model.denoiser import (
+    Block,
+    DenoiserConfig,
+    band_mask,
+    film_parameters,
+    self_bias,
+    stack_films,
+)
 
 
 class Regressor(nn.Module):
@@ -38,6 +45,7 @@ class Regressor(nn.Module):
         bias = self_bias(self.cfg, frames, audio.device)
         allowed = band_mask(self.cfg.band, b, frames, mask, audio.device)
         h = memory
-        for block in self.blocks:
-            h = block(h, block.cross_attn.keys_values(memory), emb, bias, allowed)
+        films = film_parameters(stack_films(self.blocks), emb, len(self.blocks))
+        for block, film in zip(self.blocks, films, strict=True):
+            h = block(h, block.cross_attn.keys_values(memory), film, bias, allowed)
         return self.out(self.norm(h))  # (B, T, K)
