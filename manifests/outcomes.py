@@ -137,9 +137,10 @@ class StageResult:
         return cls(clip_id, Status.OK, None, metrics or {}, outputs or {})
 
     @classmethod
-    def rejected(cls, clip_id: str, reason: ReasonCode,
-                 metrics: dict[str, Any] | None = None) -> StageResult:
-        return cls(clip_id, Status.REJECTED, reason, metrics or {})
+    def rejected(cls, clip_id: str, reason: ReasonCode, metrics: dict[str, Any] | None = None,
+                 outputs: dict[str, Path] | None = None) -> StageResult:
+        """`outputs`: what a rejected clip still leaves for review (the faces stage's QC)."""
+        return cls(clip_id, Status.REJECTED, reason, metrics or {}, outputs or {})
 
     @classmethod
     def defer(cls, clip_id: str, reason: ReasonCode,

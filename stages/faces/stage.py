@@ -125,7 +125,7 @@ def process_clip(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
     path = build_track(measures, judgement).save(out)
     if judgement.verdict is not None:
         log.info("faces: %s rejected (%s)", clip_id, judgement.verdict.value)
-        return StageResult(clip_id, Status.REJECTED, judgement.verdict, metrics, {"track": path})
+        return StageResult.rejected(clip_id, judgement.verdict, metrics, {"track": path})
     return StageResult.ok(clip_id, metrics, {"track": path})
 
 
@@ -138,7 +138,7 @@ FacesSettings = WithMachine[FacesConfig, FacesMachine]  # the stage's `cfg`
 
 
 def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[StageResult]:
-    """The stage contract: one result per clip; `faces/<clip>.npz` for each accepted clip."""
+    """The stage contract: one result per clip; `faces/<clip>.npz` for each judged clip."""
     root.faces.mkdir(parents=True, exist_ok=True)
     ids = [clip.id for clip in clips]
     workers = min(cfg.machine.workers or os.cpu_count() or 1, len(ids))
