@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,9 @@ from rich.table import Table
 
 from flows.datasets_cli import datasets
 from flows.model_cli import evaluate, sample, train
+from flows.review_cli import review
 from manifests.errors import CradleError
-from manifests.ledger import Ledger, StatusCount
+from manifests.ledger import Ledger, Review, StatusCount
 from manifests.ledger.export import export_manifests
 from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
 from stages.config import CradleConfig, load_config
@@ -26,6 +28,7 @@ app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D t
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(datasets, name="datasets")
+app.add_typer(review, name="review")
 app.command()(train)
 app.command()(sample)
 app.command()(evaluate)
@@ -69,6 +72,7 @@ def status() -> None:
     try:
         counts = ledger.status_counts()
         total = ledger.clip_count()
+        reviews = ledger.all_reviews()
     finally:
         ledger.close()
     if total == 0:
@@ -79,6 +83,8 @@ def status() -> None:
     rejections = _reason_table(counts)
     if rejections.row_count:
         console.print(rejections)
+    if reviews:
+        console.print(_review_table(reviews))
 
 
 @app.command()
@@ -87,7 +93,7 @@ def export(
     all_runs: Annotated[bool, typer.Option("--all", help="Export the whole ledger.")] = False,
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
 ) -> None:
-    """Write parquet manifests (clips, stage results, rejections) for pandas and DuckDB."""
+    """Write parquet manifests (clips, stage results, rejections, reviews) for pandas and DuckDB."""
     cfg = _config()
     root = DataRoot(cfg.home)
     ledger = _ledger(cfg)
@@ -251,6 +257,19 @@ def _stage_table(counts: list[StatusCount], total: int) -> Table:
             if count.stage == stage:
                 per_status[count.status] += count.clips
         table.add_row(stage, *(str(per_status[c]) for c in columns))
+    return table
+
+
+def _review_table(reviews: list[Review]) -> Table:
+    """Clips per stage by their newest review decision (`cradle review` records them)."""
+    newest = {(r.clip_id, r.stage): r.decision for r in reviews}  # oldest first: last wins
+    table = Table(title="Review outcomes (newest decision per clip)")
+    for column in ("stage", "decision", "clips", "effect on the next run"):
+        table.add_column(column, justify="right" if column == "clips" else "left")
+    tally = Counter((stage, decision) for (_, stage), decision in newest.items())
+    for (stage, decision), clips in sorted(tally.items(), key=lambda kv: (
+            PIPELINE_STAGES.index(kv[0][0]) if kv[0][0] in PIPELINE_STAGES else 99, kv[0][1])):
+        table.add_row(stage, decision.value, str(clips), decision.effect)
     return table
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from manifests.ledger import Attempt, Ledger
+from manifests.ledger import Attempt, Decision, Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.config import CradleConfig
@@ -123,10 +123,14 @@ def is_settled(attempt: Attempt | None, stage: StageSpec, config_hash: str) -> b
 
     Settled: the attempt used this stage version and config hash, and it is `ok` with its outputs
     present, or a data verdict (`rejected`) or permanent fault (`failed`) that would repeat. A
-    `retry`, a new stage version, a changed configuration or a missing output runs it again.
+    `retry`, a new stage version, a changed configuration, a missing output or a reviewer's
+    `requeue` runs it again. (A reviewer's override settles nothing here: `Attempt.passed` lets the
+    clip go on to the next stage.)
     """
     if attempt is None or (attempt.stage_version, attempt.config_hash) != (stage.version,
                                                                            config_hash):
+        return False
+    if attempt.review is Decision.REQUEUE:
         return False
     if attempt.status is Status.OK:
         return outputs_present(attempt)

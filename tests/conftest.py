@@ -54,13 +54,20 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path,
     val and test shards and `<home>/ledger.sqlite` every verdict. Read it, never change it:
     other tests share it.
     """
+    work = tmp_path_factory.mktemp("demo-home")
+    home = work / "cradle-data"
+    shutil.copytree(demo_corpus, home / "demo")  # the failure variants are reused as they are
+    curate_demo(home, work)
+    return home
+
+
+def curate_demo(home: Path, work: Path) -> None:
+    """`cradle run --demo` on `home` through the CLI, as `demo_home` builds it, with no
+    cradle.yaml or CRADLE_* leaking in; Prefect keeps its state under `work`."""
     from typer.testing import CliRunner
 
     from flows.cli import app
 
-    work = tmp_path_factory.mktemp("demo-home")
-    home = work / "cradle-data"
-    shutil.copytree(demo_corpus, home / "demo")  # the failure variants are reused as they are
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("CRADLE_"):
@@ -72,7 +79,6 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path,
         result = CliRunner().invoke(app, ["run", "--demo"], catch_exceptions=False,
                                     terminal_width=120)
     assert result.exit_code == 0, result.output
-    return home
 
 
 @pytest.fixture(scope="session")

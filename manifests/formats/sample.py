@@ -142,7 +142,8 @@ METADATA_KEYS: tuple[MetadataKey, ...] = (
                 "latents; equals the card's `face_model.id`"),
     MetadataKey("fit_sha256", "str", "sha256 of the clip's fit file (`fits/<clip>.npz`)"),
     MetadataKey("stages", "object", "per stage (download, audio, faces, fitting): `version`, "
-                "`config_hash` and `attempt` of the ledger result the sample was built from"),
+                "`config_hash` and `attempt` of the ledger result the sample was built from, and "
+                "`review` (\"override\") where an annotator overrode that result's verdict"),
     MetadataKey("sample_settings_hash", "str", "hash of the shards settings that shape sample "
                 "bytes (all but `samples_per_shard` and the card notes)"),
     MetadataKey("has_video", "bool", "whether the sample has an `mp4` member"),

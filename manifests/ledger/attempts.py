@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from manifests.errors import LedgerError
+from manifests.ledger.reviews import Decision, decisions_answering
 from manifests.ledger.store import LedgerStore, utc
 from manifests.ledger.tables import ClipRow, StageResultRow
 from manifests.outcomes import ReasonCode, StageResult, Status
@@ -35,9 +36,17 @@ class Attempt:
     finished_at: datetime
     worker: str
     run_id: str | None
+    review: Decision | None = None  # the newest annotator decision on this attempt
+
+    @property
+    def passed(self) -> bool:
+        """Whether the clip goes on past this stage: `ok`, or `rejected`, flipped by an override."""
+        if self.status not in (Status.OK, Status.REJECTED):
+            return False
+        return (self.status is Status.OK) != (self.review is Decision.OVERRIDE)
 
     @classmethod
-    def from_row(cls, row: StageResultRow) -> Attempt:
+    def from_row(cls, row: StageResultRow, review: Decision | None = None) -> Attempt:
         return cls(
             clip_id=row.clip_id,
             stage=row.stage,
@@ -52,6 +61,7 @@ class Attempt:
             finished_at=utc(row.finished_at),
             worker=row.worker,
             run_id=row.run_id,
+            review=review,
         )
 
 
@@ -146,7 +156,8 @@ class AttemptQueries(LedgerStore):
             return [Attempt.from_row(row) for row in session.scalars(query)]
 
     def latest(self, stage: str, clip_ids: Sequence[str] | None = None) -> dict[str, Attempt]:
-        """The newest attempt of `stage` per clip, for the clips named (or all)."""
+        """The newest attempt of `stage` per clip, for the clips named (or all), with the newest
+        review decision that answers it."""
         with self.session() as session:
             newest = (
                 select(StageResultRow.clip_id, func.max(StageResultRow.attempt).label("attempt"))
@@ -162,12 +173,16 @@ class AttemptQueries(LedgerStore):
                 & (StageResultRow.attempt == sub.c.attempt)
                 & (StageResultRow.stage == stage),
             )
-            return {row.clip_id: Attempt.from_row(row) for row in session.scalars(query)}
+            rows = list(session.scalars(query))
+            decisions = decisions_answering(session, stage, clip_ids)
+            return {row.clip_id: Attempt.from_row(row, decisions.get((row.clip_id, row.attempt)))
+                    for row in rows}
 
     def passed(self, stage: str, clip_ids: Sequence[str]) -> list[str]:
-        """The clips (of those named, in their order) whose latest attempt at `stage` is ok."""
+        """The clips (of those named, in their order) that go on past `stage`: their latest
+        attempt is ok, or a rejection a reviewer overrode (`Attempt.passed`)."""
         latest = self.latest(stage, clip_ids)
-        return [cid for cid in clip_ids if cid in latest and latest[cid].status is Status.OK]
+        return [cid for cid in clip_ids if cid in latest and latest[cid].passed]
 
     def status_counts(self) -> list[StatusCount]:
         """Clips per stage by the status and reason of their latest attempt, plus pending ones."""

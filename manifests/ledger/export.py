@@ -1,8 +1,9 @@
 """Parquet manifests of a run (or the whole ledger) for pandas and DuckDB.
 
-Three files with fixed schemas, so an empty run still loads with the documented columns:
-`clips.parquet`, `stage_results.parquet` (every attempt) and `rejections.parquet` (each clip's
-latest non-ok attempt per stage).
+Four files with fixed schemas, so an empty run still loads with the documented columns:
+`clips.parquet`, `stage_results.parquet` (every attempt), `rejections.parquet` (each clip's
+latest non-ok attempt per stage, with the newest review decision on it) and `reviews.parquet`
+(every decision on the exported clips; annotators' names stay in the ledger).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from manifests.files import atomic_path
 from manifests.ledger import Ledger
-from manifests.ledger.tables import ClipRow, StageResultRow
+from manifests.ledger.tables import ClipRow, ReviewRow, StageResultRow
 from manifests.outcomes import ReasonCode, Status
 
 _TIME = pa.timestamp("us", tz="UTC")
@@ -59,14 +60,25 @@ REJECTIONS_SCHEMA = pa.schema([
     ("metrics_json", pa.string()),
     ("finished_at", _TIME),
     ("run_id", pa.string()),
+    ("review", pa.string()),
+])
+
+REVIEWS_SCHEMA = pa.schema([
+    ("clip_id", pa.string()),
+    ("stage", pa.string()),
+    ("attempt", pa.int32()),
+    ("decision", pa.string()),
+    ("reason_code", pa.string()),
+    ("note", pa.string()),
+    ("created_at", _TIME),
 ])
 
 
 def export_manifests(ledger: Ledger, out_dir: Path, run_id: str | None = None) -> dict[str, Path]:
-    """Writes the three manifests for `run_id` (every run when None) into `out_dir`.
+    """Writes the four manifests for `run_id` (every run when None) into `out_dir`.
 
     Returns:
-        The written files by name ("clips", "stage_results", "rejections").
+        The written files by name ("clips", "stage_results", "rejections", "reviews").
     """
     with ledger.session() as session:
         attempts = select(StageResultRow).order_by(
@@ -79,6 +91,10 @@ def export_manifests(ledger: Ledger, out_dir: Path, run_id: str | None = None) -
         if run_id is not None:
             clip_query = clip_query.where(ClipRow.id.in_({row.clip_id for row in result_rows}))
         clip_rows = list(session.scalars(clip_query))
+        review_query = select(ReviewRow).order_by(ReviewRow.id)
+        if run_id is not None:
+            review_query = review_query.where(ReviewRow.clip_id.in_({r.id for r in clip_rows}))
+        review_rows = list(session.scalars(review_query))
         newest = dict(
             ((clip_id, stage), attempt)
             for clip_id, stage, attempt in session.execute(
@@ -110,20 +126,33 @@ def export_manifests(ledger: Ledger, out_dir: Path, run_id: str | None = None) -
         ],
         schema=STAGE_RESULTS_SCHEMA,
     )
+    answered = {(r.clip_id, r.stage, r.attempt): r.decision for r in review_rows}
     rejections = pa.Table.from_pylist(
         [
             {"clip_id": r.clip_id, "stage": r.stage, "attempt": r.attempt, "status": r.status,
              "reason_code": r.reason_code,
              "reason": ReasonCode(r.reason_code).description if r.reason_code else None,
              "metrics_json": json.dumps(r.metrics, sort_keys=True),
-             "finished_at": r.finished_at, "run_id": r.run_id}
+             "finished_at": r.finished_at, "run_id": r.run_id,
+             "review": answered.get((r.clip_id, r.stage, r.attempt))}
             for r in result_rows
             if r.status != Status.OK.value and newest[(r.clip_id, r.stage)] == r.attempt
         ],
         schema=REJECTIONS_SCHEMA,
     )
+    reviews = pa.Table.from_pylist(
+        [
+            {"clip_id": r.clip_id, "stage": r.stage, "attempt": r.attempt,
+             "decision": r.decision, "reason_code": r.reason_code, "note": r.note,
+             "created_at": r.created_at}
+            for r in review_rows
+        ],
+        schema=REVIEWS_SCHEMA,
+    )
     written = {}
-    for name, table in (("clips", clips), ("stage_results", results), ("rejections", rejections)):
+    tables = (("clips", clips), ("stage_results", results), ("rejections", rejections),
+              ("reviews", reviews))
+    for name, table in tables:
         destination = Path(out_dir) / f"{name}.parquet"
         with atomic_path(destination) as tmp:
             pq.write_table(table, tmp)

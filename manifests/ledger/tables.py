@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -91,6 +92,45 @@ class ReviewRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     annotator: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the verdict answered
+
+
+class ReviewUserRow(Base):
+    """An account of the review UI; never deleted (the audit names it), only deactivated."""
+
+    __tablename__ = "review_users"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))  # annotator | admin
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, never the password
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewSessionRow(Base):
+    """A signed-in browser. Only the token's SHA-256 is stored: a leaked ledger opens nothing."""
+
+    __tablename__ = "review_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("review_users.name"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewAuditRow(Base):
+    """Who did what in the review UI. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "review_audit"
+    __table_args__ = (Index("ix_review_audit_actor_action", "actor", "action", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ShardRow(Base):

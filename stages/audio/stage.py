@@ -4,8 +4,10 @@ Per clip: read `raw/<clip>.wav`, loudness-normalise, find who sounds in each 10 
 (pitch, harmonic support, music, and Silero VAD or pyannote for speech; the metrics list the
 detectors that ran), keep the infant's voice (pyannote separation when configured, else
 suppression of the detected speech and music only where detected, then noisereduce spectral
-gating), score, gate. Accepted clips get `audio/<clip>.wav` (clean, 16 kHz) and
-`audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness).
+gating), score, gate. Every judged clip, accepted or rejected, gets `audio/<clip>.wav` (clean,
+16 kHz) and `audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness):
+the review UI draws a rejected clip's envelope, and a clip whose rejection a reviewer overrides
+goes on downstream with its clean audio.
 """
 
 from __future__ import annotations
@@ -62,17 +64,19 @@ def _one_clip(clip: Clip, cfg: AudioConfig, root: DataRoot,
     started = time.perf_counter()
     clean, activity, metrics = clean_clip(raw, cfg, models)
     metrics["seconds"] = round(time.perf_counter() - started, 3)
-    failed = gate(metrics, cfg)
-    if failed is not None:
-        reason, score = failed
-        return StageResult.rejected(clip.id, reason,
-                                    {**metrics, "failed_score": score, "value": metrics[score]})
     files = root.clip(clip.id)
     wav = write_wav(files.clean_audio, clean)
     envelope = files.envelope
     with atomic_path(envelope) as tmp:
         np.savez_compressed(tmp, **video_frame_envelope(clean, activity))
-    return StageResult.ok(clip.id, metrics, {"audio": wav, "envelope": envelope})
+    outputs = {"audio": wav, "envelope": envelope}
+    failed = gate(metrics, cfg)
+    if failed is not None:
+        reason, score = failed
+        return StageResult.rejected(clip.id, reason,
+                                    {**metrics, "failed_score": score, "value": metrics[score]},
+                                    outputs=outputs)
+    return StageResult.ok(clip.id, metrics, outputs)
 
 
 def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None = None,
@@ -151,4 +155,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "1", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "2", run, section="audio", machine="audio")

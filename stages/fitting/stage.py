@@ -1,16 +1,19 @@
 """The fitting stage: face-model latents for the accepted segments of every face track.
 
 Reads `faces/<clip>.npz`, fits identity and age per clip and expression and camera per frame
-(model/face/fit.py), writes `fits/<clip>.npz`. Clips of a batch are fitted together as one tensor
-problem, on the GPU when there is one (`machine.fitting`). Rejections: FIT_DIVERGED (the objective
-did not go down or went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the landmarks).
-A missing track is `retry` / MISSING_INPUT, as in every stage.
+(model/face/fit.py), writes `fits/<clip>.npz`. A track the faces stage rejected arrives here only
+through a reviewer's override; it is fitted on every frame with a face (`reviewed_view`). Clips of
+a batch are fitted together as one tensor problem, on the GPU when there is one
+(`machine.fitting`). Rejections: FIT_DIVERGED (the objective did not go down or went non-finite),
+FIT_HIGH_RESIDUAL (the model cannot explain the landmarks), FACE_NOT_FOUND (an overridden track
+with no face at all). A missing track is `retry` / MISSING_INPUT, as in every stage.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,6 @@ from stages.fitting.config import FittingConfig, FittingMachine
 from stages.paths import DataRoot
 
 log = logging.getLogger(__name__)
-
 
 
 def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip]) -> Path | None:
@@ -92,9 +94,27 @@ def _load_track(clip_id: str, root: DataRoot) -> FaceTrack | StageResult:
     if not path.is_file():
         return missing_input(clip_id, "face track", path, root)
     track = FaceTrack.load(path)
-    if not len(track.segments):  # the faces stage accepts no clip without one
+    if not track.accepted:
+        track = reviewed_view(track)
+        if not len(track.segments):
+            return StageResult.rejected(clip_id, ReasonCode.FACE_NOT_FOUND,
+                                        {"frames_present": 0, "review_override": True})
+    elif not len(track.segments):  # the faces stage accepts no clip without one
         return StageResult.rejected(clip_id, ReasonCode.NO_LONG_SEGMENT, {"segments": 0})
     return track
+
+
+def reviewed_view(track: FaceTrack) -> FaceTrack:
+    """A rejected track as fitting sees it once a reviewer has overridden the rejection.
+
+    The flows hand fitting only clips whose faces verdict passed, so a track with a `verdict`
+    here was accepted by a reviewer. Its QC left it no segments and few good frames; the reviewer
+    vouched for the face, so every maximal run of frames with a face becomes a segment and every
+    such frame gets full weight (`good` := `present`).
+    """
+    present = np.asarray(track.present, dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], present.astype(np.int8), [0]])))
+    return replace(track, good=present, segments=edges.reshape(-1, 2).astype(np.int64))
 
 
 def _batches(jobs: list[tuple[Clip, FaceTrack]],
@@ -146,6 +166,8 @@ def _judge(clip: Clip, track: FaceTrack, parts: list[FitResult], model_id: str,
         "residual_iod": _finite(float(np.nanmean(nme))),
         "model_id": model_id,
     }
+    if not track.accepted:  # fitted through `reviewed_view`
+        metrics["review_override"] = True
     if metrics["residual_iod"] is None or metrics["residual_iod"] > cfg.max_residual_iod:
         return StageResult.rejected(clip.id, ReasonCode.FIT_HIGH_RESIDUAL,
                                     {**metrics, "max_residual_iod": cfg.max_residual_iod})

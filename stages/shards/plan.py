@@ -21,7 +21,6 @@ import numpy as np
 from manifests.formats.facefit import FaceFit
 from manifests.formats.sample import SAMPLE_FORMAT
 from manifests.ledger import Attempt, Ledger
-from manifests.outcomes import Status
 from manifests.records import Clip
 from stages.paths import DataRoot
 from stages.shards.config import ShardsConfig
@@ -64,16 +63,17 @@ class Plan:
 def plan_samples(ledger: Ledger, root: DataRoot, cfg: ShardsConfig) -> Plan:
     """Every sample the current ledger state yields under `cfg`."""
     fitted = ledger.latest("fitting")
-    ids = sorted(cid for cid, attempt in fitted.items() if attempt.status is Status.OK)
+    ids = sorted(cid for cid, attempt in fitted.items() if attempt.passed)
     latest = {stage: ledger.latest(stage, ids) for stage in INPUT_STAGES}
     samples: list[SampleSpec] = []
     skipped: dict[str, str] = {}
     for clip in ledger.clips(ids):
         lineage = {stage: latest[stage][clip.id] for stage in INPUT_STAGES
                    if clip.id in latest[stage]}
-        not_ok = [s for s in REQUIRED_OK if s not in lineage or lineage[s].status is not Status.OK]
+        # A reviewer's override counts: a rejection it flipped passes, an acceptance does not.
+        not_ok = [s for s in REQUIRED_OK if s not in lineage or not lineage[s].passed]
         if not_ok:
-            skipped[clip.id] = f"latest {', '.join(not_ok)} attempt is not ok"
+            skipped[clip.id] = f"latest {', '.join(not_ok)} attempt did not pass"
             continue
         try:
             samples.extend(_clip_samples(clip, lineage, root, cfg))
@@ -134,7 +134,8 @@ def _clip_samples(clip: Clip, lineage: dict[str, Attempt], root: DataRoot,
         log.warning("shards: clip %s has no split group; its id stands in for it", clip.id)
     split = split_of(group, cfg.ratios)
     stages = {stage: {"version": a.stage_version, "config_hash": a.config_hash,
-                      "attempt": a.attempt} for stage, a in sorted(lineage.items())}
+                      "attempt": a.attempt, **({"review": a.review.value} if a.review else {})}
+              for stage, a in sorted(lineage.items())}
     lineage_meta = {stage: {**stages[stage], "metrics": lineage[stage].metrics}
                     for stage in stages}
     out = []

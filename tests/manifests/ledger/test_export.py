@@ -9,10 +9,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from manifests.ledger import Ledger
+from manifests.ledger import Decision, Ledger, Review
 from manifests.ledger.export import (
     CLIPS_SCHEMA,
     REJECTIONS_SCHEMA,
+    REVIEWS_SCHEMA,
     STAGE_RESULTS_SCHEMA,
     export_manifests,
 )
@@ -26,7 +27,7 @@ def test_empty_ledger_exports_empty_tables_with_all_columns(tmp_path: Path) -> N
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.sqlite'}")
     written = export_manifests(ledger, tmp_path / "out")
     for name, schema in (("clips", CLIPS_SCHEMA), ("stage_results", STAGE_RESULTS_SCHEMA),
-                         ("rejections", REJECTIONS_SCHEMA)):
+                         ("rejections", REJECTIONS_SCHEMA), ("reviews", REVIEWS_SCHEMA)):
         frame = pd.read_parquet(written[name])
         assert list(frame.columns) == schema.names and frame.empty
 
@@ -63,4 +64,23 @@ def test_run_export_holds_its_attempts_and_latest_rejections(tmp_path: Path) -> 
     assert duckdb.sql(f"SELECT count(*) FROM '{everything['stage_results']}'").fetchall() == [(4,)]
     # a's audio rejection was superseded by an ok attempt: it is no longer a rejection
     assert duckdb.sql(f"SELECT clip_id FROM '{everything['rejections']}'").fetchall() == [(b.id,)]
+    ledger.close()
+
+
+def test_exports_show_review_outcomes_without_annotator_names(tmp_path: Path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.sqlite'}")
+    a, b = dummy_clips(2)
+    ledger.add_clips([a, b])
+    ledger.record("faces", "2", "h", [dummy_rejection(a), dummy_rejection(b)], started_at=NOW)
+    ledger.add_review(Review(a.id, "faces", Decision.OVERRIDE, "ann-secret-name", 1,
+                             ReasonCode.MOUTH_OCCLUDED, "the hand is beside the mouth"))
+
+    written = export_manifests(ledger, tmp_path / "all")
+    rejections = duckdb.sql(f"SELECT clip_id, review FROM '{written['rejections']}' "
+                            "ORDER BY clip_id").fetchall()
+    assert rejections == [(a.id, "override"), (b.id, None)]
+    reviews = pd.read_parquet(written["reviews"])
+    assert reviews[["clip_id", "attempt", "decision"]].values.tolist() == [[a.id, 1, "override"]]
+    assert not any("ann-secret-name" in path.read_bytes().decode("latin-1")
+                   for path in written.values())
     ledger.close()

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from manifests.errors import LedgerError, TransientLedgerError
-from manifests.ledger import Ledger, Review
+from manifests.ledger import Decision, Ledger, Review
 from manifests.ledger.tables import Base
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.testing import dummy_clip, dummy_clips, dummy_rejection
@@ -106,8 +106,8 @@ def test_status_counts_follow_the_latest_attempt_and_count_pending(ledger: Ledge
 def test_reviews_are_append_only(ledger: Ledger) -> None:
     clip = dummy_clip()
     ledger.add_clips([clip])
-    ledger.add_review(Review(clip.id, "faces", "override", "ann1", ReasonCode.MOUTH_OCCLUDED,
-                             "the pacifier is out of the mouth"))
+    ledger.add_review(Review(clip.id, "faces", Decision.OVERRIDE, "ann1", 1,
+                             ReasonCode.MOUTH_OCCLUDED, "the pacifier is out of the mouth"))
     assert [r.decision for r in ledger.reviews(clip.id)] == ["override"]
     for statement in ("UPDATE reviews SET note = 'edited'", "DELETE FROM reviews"):
         with pytest.raises(Exception, match="append-only"), ledger.engine.begin() as conn:

@@ -54,7 +54,20 @@ def test_each_rejection_names_its_score(root: DataRoot, audio, reason: ReasonCod
     assert (result.status, result.reason) == (Status.REJECTED, reason), result.metrics
     assert result.metrics["failed_score"] == score
     assert result.metrics["value"] == result.metrics[score]
-    assert not list(root.audio.glob("*.wav"))
+    assert set(result.outputs) == {"audio", "envelope"}  # kept for review and overrides
+
+
+def test_a_rejected_clip_keeps_its_audio_and_envelope(root: DataRoot) -> None:
+    """The review UI draws a rejected clip's envelope; an override sends its audio on."""
+    clip = put_raw(root, demo_mix("music"), 0)
+    [result] = run([clip], AudioSettings(CFG, AudioMachine()), root)
+    assert (result.status, result.reason) == (Status.REJECTED, ReasonCode.MUSIC), result.metrics
+    files = root.clip(clip.id)
+    assert result.outputs == {"audio": files.clean_audio, "envelope": files.envelope}
+    assert files.clean_audio.is_file()
+    with np.load(result.outputs["envelope"]) as envelope:
+        assert len(envelope["music"]) == len(envelope["loudness_db"]) == 240  # 8 s at 30 fps
+        assert envelope["music"].mean() > 0.5  # it shows the reviewer why it was rejected
 
 
 def test_missing_input_is_retried_and_corrupt_input_fails(root: DataRoot) -> None:

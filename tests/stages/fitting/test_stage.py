@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from manifests.formats.facefit import FaceFit
+from manifests.formats.facetrack import FaceTrack
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.testing import dummy_clips
@@ -73,6 +74,41 @@ def test_a_missing_track_is_missing_input_and_retried(setup) -> None:
     results = run(clips, cfg, root)
     assert results[1].reason is ReasonCode.MISSING_INPUT
     assert [r.status for r in results] == [Status.OK, Status.RETRY, Status.OK]
+
+
+def overridden_track(root: DataRoot, clip_id: str, present: np.ndarray) -> None:
+    """Rewrites a clip's track as the faces stage saves a rejected one: a verdict, no segments,
+    no good frame, landmarks only where a face was found."""
+    path = root.clip(clip_id).face_track
+    track = FaceTrack.load(path)
+    landmarks = np.where(present[:, None, None], track.landmarks, np.nan).astype(np.float32)
+    replace(track, landmarks=landmarks, present=present, good=np.zeros(FRAMES, bool),
+            segments=np.zeros((0, 2), np.int64), verdict="mouth_occluded").save(path)
+
+
+def test_an_overridden_rejection_is_fitted_where_a_face_was_found(setup) -> None:
+    """A rejected track reaches fitting only through a reviewer's override: fit every face."""
+    root, cfg, clips = setup
+    present = np.ones(FRAMES, bool)
+    present[20:24] = present[50] = False
+    overridden_track(root, clips[0].id, present)
+    overridden, accepted = run(clips[:2], cfg, root)
+    assert overridden.status is Status.OK, overridden.metrics
+    assert overridden.metrics["review_override"] is True
+    assert overridden.metrics["frames_fitted"] == present.sum()
+    fit = FaceFit.load(overridden.outputs["fit"])
+    assert fit.segments.tolist() == [[0, 20], [24, 50], [51, FRAMES]]
+    assert (np.isfinite(fit.expression).all(axis=1) == present).all()
+    assert accepted.status is Status.OK and "review_override" not in accepted.metrics
+
+
+def test_an_overridden_rejection_without_a_face_is_face_not_found(setup) -> None:
+    root, cfg, clips = setup
+    overridden_track(root, clips[0].id, np.zeros(FRAMES, bool))
+    result = run(clips[:1], cfg, root)[0]
+    assert result.reason is ReasonCode.FACE_NOT_FOUND
+    assert result.metrics["frames_present"] == 0
+    assert not root.clip(clips[0].id).face_fit.exists()
 
 
 def test_a_face_the_model_cannot_explain_is_high_residual(setup) -> None:
