@@ -21,6 +21,7 @@ from manifests.ledger import Ledger, Review, StatusCount
 from manifests.ledger.export import export_manifests
 from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
 from stages.config import CradleConfig, load_config
+from stages.exclusive import DataRootBusy, DataRootLock
 from stages.paths import DataRoot
 
 app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D training data.",
@@ -121,11 +122,25 @@ def run(
         raise typer.BadParameter("name a --source list, or use --demo")
     from flows.runtime import prepare_environment
 
-    prepare_environment(DataRoot(cfg.home))
+    root = DataRoot(cfg.home)
+    busy = DataRootLock.holder_message(root)
+    if busy is not None:
+        _fail(DataRootBusy(busy))
+    if source:  # bad rows are logged and skipped; no valid row at all stops here, in one line
+        from stages.sources.stage import collect
+
+        try:
+            collect(source, cfg.sources)
+        except CradleError as e:
+            _fail(e)
+    prepare_environment(root)
     from flows.nightly import NightlyParams, nightly
 
-    summary = nightly(NightlyParams(demo=demo, source_lists=source or [],
-                                    dataset=dataset or ("demo" if demo else "infant")))
+    try:
+        summary = nightly(NightlyParams(demo=demo, source_lists=source or [],
+                                        dataset=dataset or ("demo" if demo else "infant")))
+    except CradleError as e:  # e.g. another run took the data root in the meantime
+        _fail(e)
     for stage, counts in summary.items():
         done = ", ".join(f"{k} {v}" for k, v in counts.items() if v not in (None, 0))
         console.print(f"{stage}: {done or 'nothing to do'}")

@@ -21,10 +21,11 @@ from manifests.ledger import Ledger
 from manifests.ledger.export import export_manifests
 from manifests.records import Clip
 from stages.audio import stage as audio
-from stages.config import load_config
+from stages.config import CradleConfig, load_config
 from stages.contract import RunContext
 from stages.download import stage as download
 from stages.download.fetch import DEMO_URL
+from stages.exclusive import DataRootLock, sweep_leftovers
 from stages.faces import stage as faces
 from stages.fitting import stage as fitting
 from stages.paths import DataRoot
@@ -91,16 +92,28 @@ def export_run(ctx: RunContext) -> dict[str, Path]:
 def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
     """Registers the run's sources and curates them, stage by stage; returns counts per stage."""
     params = params or NightlyParams()
-    logger = get_run_logger()
     cfg = load_config()
     root = DataRoot(cfg.home).create()
+    # One run per data root: a second is refused with the first named (DataRootBusy).
+    with DataRootLock.hold(root, "nightly") as lock:
+        return _curate(params, cfg, root, lock)
+
+
+def _curate(params: NightlyParams, cfg: CradleConfig, root: DataRoot,
+            lock: DataRootLock) -> dict[str, dict[str, Any]]:
+    """The nightly flow's work, run while it holds the data root."""
+    logger = get_run_logger()
+    sweep_leftovers(root)  # what killed runs left; no live run owns any of it now
     open_ledger(cfg.ledger_url)
 
     ledger = Ledger(cfg.ledger_url)
+    for crashed in ledger.close_abandoned_runs():
+        logger.warning("run %s was left running by a process that died: marked crashed", crashed)
     run_id = ledger.start_run("nightly", params.model_dump(mode="json"))
+    lock.update(run_id=run_id)
     try:
         summary: dict[str, dict[str, Any]] = {}
-        clips = collect(params.source_lists, cfg.sources) if params.source_lists else []
+        clips = collect(params.source_lists, cfg.sources).clips if params.source_lists else []
         ctx = RunContext(cfg, run_id)
         with contextlib.ExitStack() as stack:
             fetching = ctx

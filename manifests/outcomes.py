@@ -13,6 +13,10 @@ from typing import Any
 
 # The curation stages in pipeline order; reports and the status table follow this order.
 PIPELINE_STAGES: tuple[str, ...] = ("sources", "download", "audio", "faces", "fitting", "shards")
+# Metric keys that say how a run went (timings, retries, the breaker) rather than what the clip
+# is: the ledger keeps them, shards leave them out so that the same clips give the same bytes.
+RUN_METRICS = frozenset({"seconds", "rate_wait_s", "tries", "attempts", "breaker",
+                         "breaker_opened_at"})
 
 
 class Status(StrEnum):

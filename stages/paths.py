@@ -105,6 +105,13 @@ class DataRoot:
         except ValueError:
             return Path(path).name
 
+    def relative_text(self, text: str) -> str:
+        """`text` (a tool's error message) with the data root's absolute path taken out, so
+        metrics and exports name files relative to it."""
+        for home in {str(self.home.resolve()), str(self.home.absolute())}:
+            text = text.replace(home + "/", "").replace(home, ".")
+        return text
+
     def create(self) -> DataRoot:
         """Makes every folder of the layout; harmless when they exist."""
         for name in FOLDERS:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from manifests.ledger.store import LedgerStore
 from manifests.ledger.tables import RunRow
@@ -33,6 +34,25 @@ class RunQueries(LedgerStore):
                 .values(status=status, finished_at=datetime.now(UTC))
             )
         )
+
+    def close_abandoned_runs(self, keep: str | None = None) -> list[str]:
+        """Marks `crashed` every run still `running` but `keep`: its process died (a kill, a lost
+        machine). Call only while holding the data root's lock, when no other run is live.
+
+        Returns:
+            The ids of the runs closed, oldest first.
+        """
+
+        def write(session: Session) -> list[str]:
+            ids = list(session.scalars(select(RunRow.id).where(RunRow.status == "running",
+                                                               RunRow.id != (keep or ""))
+                                       .order_by(RunRow.started_at)))
+            if ids:
+                session.execute(update(RunRow).where(RunRow.id.in_(ids))
+                                .values(status="crashed", finished_at=datetime.now(UTC)))
+            return ids
+
+        return self._write(write)
 
     def latest_run_id(self) -> str | None:
         with self.session() as session:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
                   breaker: CircuitBreaker) -> StageResult:
     """One clip, with bounded retries of transient faults; never raises for a per-clip fault."""
     net = cfg.network
+    source_url = clip.url  # canonical: a demo clip's served URL has this run's port in it
     clip = resolve_demo(clip, cfg.demo_base_url)
     limiter = shared_limiter(net.requests_per_second)
     tries: list[str] = []
@@ -96,9 +97,10 @@ def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
         waited = limiter.acquire()
         started = time.monotonic()
         try:
-            metrics = _fetch_and_normalise(clip, cfg, root)
+            metrics = _fetch_and_normalise(clip, cfg, root, source_url)
         except Exception as e:  # judged below; the message is kept, redacted, in the metrics
             fault = classify(e, cfg.secrets)
+            fault = replace(fault, message=root.relative_text(fault.message))
         else:
             metrics.update(tries=tries, attempts=attempt + 1)
             return StageResult.ok(clip.id, metrics, outputs=raw_outputs(root, clip.id))
@@ -124,8 +126,13 @@ def raw_outputs(root: DataRoot, clip_id: str) -> dict[str, Path]:
     return {"video": files.raw_video, "audio": files.raw_audio, "provenance": files.provenance}
 
 
-def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot) -> dict[str, Any]:
-    """One attempt: fetch the padded section, trim it, verify it, rename the outputs in place."""
+def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot,
+                         source_url: str) -> dict[str, Any]:
+    """One attempt: fetch the padded section, trim it, verify it, rename the outputs in place.
+
+    The provenance names `source_url`, the clip's canonical URL, and never the address it was
+    fetched from this run: shards embed it, and must not change with a server's port.
+    """
     dl = cfg.download
     outputs = raw_outputs(root, clip.id)
     root.raw.mkdir(parents=True, exist_ok=True)
@@ -142,6 +149,7 @@ def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot) -> d
             checks = verify(video_info, probe_wav(audio), clip.duration_s, dl)
         provenance = {
             **section.provenance,
+            **({"webpage_url": source_url} if source_url != clip.url else {}),
             "video_sha256": sha256_file(outputs["video"]),
             "audio_sha256": sha256_file(outputs["audio"]),
             "clip_id": clip.id, "start_s": clip.start_s, "end_s": clip.end_s,

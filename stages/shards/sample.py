@@ -30,6 +30,7 @@ from manifests.formats.sample import (
     array_member,
     audio_member,
 )
+from manifests.outcomes import RUN_METRICS
 from stages.shards.config import ShardsConfig
 from stages.shards.plan import SampleSpec
 
@@ -115,7 +116,7 @@ def metadata(spec: SampleSpec, inputs: ClipInputs, cfg: ShardsConfig) -> dict[st
             "window": {"residual_px_mean": _mean(inputs.fit.residual_px[window]),
                        "infant_activity_mean": _mean(inputs.envelope[window, 0]),
                        **track_qc},
-            **{stage: info["metrics"] for stage, info in spec.lineage.items()},
+            **{stage: clip_measurements(info["metrics"]) for stage, info in spec.lineage.items()},
         },
         "face_model_id": inputs.fit.model_id,  # the model's content hash
         "fit_sha256": inputs.fit_sha256,
@@ -124,6 +125,15 @@ def metadata(spec: SampleSpec, inputs: ClipInputs, cfg: ShardsConfig) -> dict[st
         "sample_settings_hash": cfg.sample_hash(),
         "has_video": cfg.include_video,
     }
+
+
+def clip_measurements(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A stage's metrics without those that describe the run rather than the clip.
+
+    Timings and retry histories stay in the ledger; a sample holds only what the same clips give
+    in every run, so equal fingerprints mean equal bytes.
+    """
+    return {key: value for key, value in metrics.items() if key not in RUN_METRICS}
 
 
 def manifest_row(spec: SampleSpec, shard: str) -> dict[str, Any]:

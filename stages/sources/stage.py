@@ -6,24 +6,39 @@ their spellings become one canonical URL; segments of one video that overlap or 
 one clip. Clip ids are deterministic from the source (`yt-<video_id>-<start_ms>-<end_ms>`, a hash
 for other URLs and files), and the split group is the source video, so train, validation and test
 never share one.
+
+Lists are hostile input: a bad row (or an unreadable list) is reported as a `SourceProblem` with
+its file and line, logged once and skipped; only a run with no valid row left at all fails.
 """
 
 from __future__ import annotations
 
-import csv
+import codecs
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from manifests.errors import CradleError
+from manifests.errors import ConfigError
 from manifests.ledger import Ledger
 from manifests.outcomes import StageResult
 from manifests.records import Clip
 from stages.sources.config import SourcesConfig
 from stages.sources.ontology import Ontology, Selection, select
+from stages.sources.rows import (
+    BadRow,
+    SourceProblem,
+    checked_url,
+    csv_rows,
+    field_count,
+    report,
+    shown,
+    shown_name,
+    span,
+)
 
 STAGE = "sources"
 VERSION = "1"
@@ -34,57 +49,74 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com",
                   "youtube-nocookie.com", "www.youtube-nocookie.com"}
 _PATH_ID = re.compile(r"^/(?:shorts|embed|v|live|e)/([A-Za-z0-9_-]{11})")
+# An AudioSet YTID, or a demo file stem: safe inside a URL template and a clip id.
+_SEGMENT_YTID = re.compile(r"^[A-Za-z0-9_-]+$")
+_PROBLEMS_SHOWN = 50  # in the error when nothing is left; all of them are logged
 
 
-def read_audioset_csv(path: Path, *, url_template: str = YOUTUBE_URL, id_prefix: str = "yt"
-                      ) -> list[Clip]:
-    """Parses one AudioSet-format segment list.
+def read_audioset_csv(path: Path, *, url_template: str = YOUTUBE_URL, id_prefix: str = "yt",
+                      problems: list[SourceProblem] | None = None) -> list[Clip]:
+    """Parses one AudioSet-format segment list; `#` lines are its header.
 
-    Raises:
-        CradleError: a row is malformed; the message names the file and line.
+    A bad row is logged, skipped and added to `problems` (when given): the rest still count.
     """
     clips = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = csv.reader(handle, skipinitialspace=True)
-        for line, row in enumerate(rows, start=1):
-            if not row or row[0].startswith("#"):
-                continue
-            try:
-                ytid, start, end, labels = row[0], float(row[1]), float(row[2]), row[3]
-                clips.append(Clip(
-                    id=_segment_id(f"{id_prefix}-{ytid}", start, end),
-                    url=url_template.format(ytid=ytid),
-                    start_s=start,
-                    end_s=end,
-                    labels=_split_labels(labels),
-                    split_group=f"{id_prefix}-{ytid}",
-                    source=f"audioset:{Path(path).name}",
-                ))
-            except (IndexError, ValueError) as e:
-                raise CradleError(f"{path}:{line}: not an AudioSet segment row ({e})") from e
+    name = shown_name(path)
+    for line, row in csv_rows(path, problems):
+        if row[0].startswith("#"):
+            continue
+        try:
+            field_count(row, 4, 4, "YTID, start_seconds, end_seconds, positive_labels")
+            ytid, (start, end) = _segment_ytid(row[0]), span(row[1], row[2])
+        except BadRow as e:
+            report(problems, SourceProblem(name, line, str(e)))
+            continue
+        clips.append(Clip(
+            id=_segment_id(f"{id_prefix}-{ytid}", start, end),
+            url=url_template.format(ytid=ytid),
+            start_s=start,
+            end_s=end,
+            labels=_split_labels(row[3]),
+            split_group=f"{id_prefix}-{ytid}",
+            source=f"audioset:{Path(path).name}",
+        ))
     return clips
 
 
-def read_url_list(path: Path) -> list[Clip]:
+def read_url_list(path: Path, problems: list[SourceProblem] | None = None) -> list[Clip]:
     """Parses a plain CSV with a `url,start,end,labels` header; labels split on `;`.
 
     (Not on `,`: ontology names such as "Baby cry, infant cry" contain commas.)
 
-    A `url` may be any yt-dlp URL or a local file path (relative to the list's folder).
-
-    Raises:
-        CradleError: a row is malformed; the message names the file and line.
+    A `url` may be any yt-dlp URL or a local file path (relative to the list's folder). A bad
+    row is logged, skipped and added to `problems` (when given); a bad header costs the list.
     """
-    clips = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for line, row in enumerate(csv.DictReader(handle, skipinitialspace=True), start=2):
-            try:
-                url = _resolve_local(row["url"].strip(), Path(path).parent)
-                clips.append(clip_for(url, float(row["start"]), float(row["end"]),
-                                      _split_labels(row.get("labels") or "", ";"),
-                                      source=f"urls:{Path(path).name}"))
-            except (KeyError, TypeError, ValueError, AttributeError) as e:
-                raise CradleError(f"{path}:{line}: not a url,start,end,labels row ({e!r})") from e
+    clips: list[Clip] = []
+    name = shown_name(path)
+    rows = csv_rows(path, problems)
+    first = next(rows, None)
+    if first is None:
+        return clips
+    line, header = first
+    columns = [column.strip().lower() for column in header]
+    if not {"url", "start", "end"} <= set(columns):
+        report(problems, SourceProblem(name, line, "the header must name url, start, end (and "
+                                       f"optionally labels), not {shown(', '.join(header))}"))
+        return clips
+    at = {column: columns.index(column) for column in ("url", "start", "end")}
+    labels_at = columns.index("labels") if "labels" in columns else None
+    least = max(at.values()) + 1  # columns after the last needed one (labels) may be left off
+    for line, row in rows:
+        try:
+            field_count(row, least, len(columns), ", ".join(columns))
+            url = checked_url(row[at["url"]], Path(path).parent)
+            start, end = span(row[at["start"]], row[at["end"]])
+        except BadRow as e:
+            report(problems, SourceProblem(name, line, str(e)))
+            continue
+        labels = row[labels_at] if labels_at is not None and labels_at < len(row) else ""
+        clips.append(clip_for(url, start, end, _split_labels(labels, ";"),
+                              source=f"urls:{Path(path).name}"))
     return clips
 
 
@@ -143,26 +175,45 @@ def merge_segments(clips: Iterable[Clip], gap_s: float = 0.0) -> list[Clip]:
     return merged
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What `collect` made of its lists: the clips kept, and every row or file it skipped."""
+
+    clips: list[Clip]
+    problems: list[SourceProblem]
+
+
 def collect(lists: Sequence[Path], cfg: SourcesConfig, ontology: Path | None = None
-            ) -> list[Clip]:
+            ) -> Collected:
     """Every clip of the given lists that the configured selection keeps, merged per video.
 
     AudioSet lists are filtered by label (with ontology descendants; the ontology is `ontology`,
     else `sources.ontology`, else `ontology.json` beside each list); URL lists are taken whole,
-    their owner chose them.
+    their owner chose them. Bad rows and missing lists are logged and skipped, so one of them
+    never costs the run the rest.
 
     Raises:
-        CradleError: a list is malformed or the ontology or selection cannot be read.
+        ConfigError: not one valid row in all the lists (every problem is named, one a line),
+            or the ontology or selection cannot be read.
     """
     selection = Selection.load(cfg.selection).with_exclude(cfg.exclude)
     clips: list[Clip] = []
+    problems: list[SourceProblem] = []
+    rows = 0
     for path in lists:
         if _is_audioset(path):
-            tree = Ontology.load(ontology or cfg.ontology or Path(path).parent / "ontology.json")
-            clips += select(read_audioset_csv(path), selection, tree)
+            listed = read_audioset_csv(path, problems=problems)
+            if listed:
+                tree = Ontology.load(ontology or cfg.ontology
+                                     or Path(path).parent / "ontology.json")
+                clips += select(listed, selection, tree)
         else:
-            clips += read_url_list(path)
-    return merge_segments(clips, cfg.merge_gap_s)
+            listed = read_url_list(path, problems)
+            clips += listed
+        rows += len(listed)
+    if lists and not rows:
+        raise ConfigError(_nothing_valid(lists, problems))
+    return Collected(merge_segments(clips, cfg.merge_gap_s), problems)
 
 
 def register_clips(ledger: Ledger, clips: Sequence[Clip], run_id: str | None = None) -> list[str]:
@@ -183,6 +234,13 @@ def register_clips(ledger: Ledger, clips: Sequence[Clip], run_id: str | None = N
     return added
 
 
+def _segment_ytid(text: str) -> str:
+    ytid = text.strip()
+    if not _SEGMENT_YTID.match(ytid):
+        raise BadRow(f"YTID {shown(ytid)} is not a video id" if ytid else "empty YTID")
+    return ytid
+
+
 def _segment_id(group: str, start_s: float, end_s: float) -> str:
     return f"{group}-{round(start_s * 1000)}-{round(end_s * 1000)}"
 
@@ -191,12 +249,18 @@ def _split_labels(text: str, separator: str = ",") -> tuple[str, ...]:
     return tuple(label.strip() for label in text.split(separator) if label.strip())
 
 
-def _resolve_local(url: str, base: Path) -> str:
-    if "://" in url or url.startswith("file:"):
-        return url
-    return (base / url).resolve().as_uri()
-
-
 def _is_audioset(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        return handle.readline().startswith("#")
+    try:
+        with open(path, "rb") as handle:
+            return handle.readline().removeprefix(codecs.BOM_UTF8).startswith(b"#")
+    except OSError:
+        return False  # reported by the reader, which names the file and the reason
+
+
+def _nothing_valid(lists: Sequence[Path], problems: Sequence[SourceProblem]) -> str:
+    named = ", ".join(shown_name(path) for path in lists)
+    listed = [str(problem) for problem in problems[:_PROBLEMS_SHOWN]]
+    if len(problems) > _PROBLEMS_SHOWN:
+        listed.append(f"... and {len(problems) - _PROBLEMS_SHOWN} more, each logged")
+    return "\n".join([f"no valid source rows in {named}:", *listed] if listed
+                     else [f"no source rows in {named}"])

@@ -71,6 +71,19 @@ def test_bad_config_is_a_clear_error_not_a_traceback(isolated_home: Path) -> Non
     assert "run.batch_size" in result.output and "Traceback" not in result.output
 
 
+def test_a_source_list_with_no_valid_row_stops_run_in_one_line_per_problem(
+        isolated_home: Path) -> None:
+    """Regression: `inf` in a source list raised an uncaught OverflowError, and the CLI printed
+    a 160-line traceback."""
+    Path("bad.csv").write_text("url,start,end,labels\nhttp://example.com/a.mp4,inf,3,\n"
+                               "http://example.com/b.mp4,-1,3,\n")
+    result = runner.invoke(app, ["run", "--source", "bad.csv"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "bad.csv:2: start 'inf' is not a finite number of seconds" in result.output
+    assert "bad.csv:3: start '-1' is negative" in result.output
+    assert not (isolated_home / "ledger.sqlite").exists()  # refused before anything started
+
+
 def test_status_on_an_empty_ledger_says_what_to_do(isolated_home: Path) -> None:
     assert "cradle run --demo" in cradle("status")
 

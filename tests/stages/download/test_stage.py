@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import ffmpeg
@@ -265,3 +266,21 @@ def test_demo_urls_resolve_to_the_demo_server() -> None:
     assert (resolved.id, resolved.url) == (clip.id, "http://127.0.0.1:8000/a.mp4")
     with pytest.raises(ValueError, match="no demo server"):
         resolve_demo(clip, None)
+
+
+def test_provenance_and_errors_name_no_run_address_or_local_path(server: FaultServer,
+                                                                  tmp_path: Path) -> None:
+    """Regression: a demo clip's provenance kept the loopback server's URL (a new port every
+    run, so shards differed between runs), and error messages the data root's absolute path."""
+    root = DataRoot(tmp_path / "home")
+    cfg = download_settings(replace(context(root), demo_base_url=server.base_url))
+    demo = Clip(id="demo-ok-1500", url="demo://ok/clip.mp4", start_s=1.5, end_s=4.0)
+    broken_clip = Clip(id="demo-empty-0", url="demo://x/empty.mp4", start_s=0.0, end_s=2.0)
+    ok, failed = run([demo, broken_clip], cfg, root)
+    assert ok.status is Status.OK, ok.metrics
+    assert ok.metrics["provenance"]["webpage_url"] == "demo://ok/clip.mp4"
+    assert json.loads(ok.outputs["provenance"].read_text())["webpage_url"] == "demo://ok/clip.mp4"
+    assert failed.status is Status.FAILED and "empty" in failed.metrics["error"]
+    for result in (ok, failed):
+        text = json.dumps(result.metrics)
+        assert server.base_url not in text and str(tmp_path) not in text

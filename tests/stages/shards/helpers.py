@@ -76,15 +76,18 @@ def write_inputs(root: DataRoot, clip: Clip, frames: int = 60,
 
 
 def add_curated(ledger: Ledger, root: DataRoot, clips: list[Clip], fitting_ok: bool = True,
-                frames: int = 60, model_id: str = MODEL_ID) -> None:
-    """Registers clips and records ok download/audio/faces (and fitting) attempts for them."""
+                frames: int = 60, model_id: str = MODEL_ID,
+                run_metrics: dict[str, object] | None = None) -> None:
+    """Registers clips and records ok download/audio/faces (and fitting) attempts for them;
+    `run_metrics` go into every attempt's metrics beside the clip's own `score`."""
     ledger.add_clips(clips)
     written = {clip.id: write_inputs(root, clip, frames, ((5, frames - 5),), model_id)
                for clip in clips}
     roles = {"download": (), "audio": ("audio", "envelope"), "faces": ("track",),
              "fitting": ("fit",)}
     for stage, keys in roles.items():
-        results = [StageResult.ok(c.id, {"score": 1.0}, {k: written[c.id][k] for k in keys})
+        results = [StageResult.ok(c.id, {"score": 1.0, **(run_metrics or {})},
+                                  {k: written[c.id][k] for k in keys})
                    for c in clips]
         if stage == "fitting" and not fitting_ok:
             results = [StageResult.rejected(c.id, ReasonCode.FIT_DIVERGED) for c in clips]

@@ -56,6 +56,23 @@ def test_the_same_ledger_state_gives_byte_identical_shards(tmp_path: Path) -> No
                     if k.endswith((".tar", ".done", CARD))}
 
 
+def test_timings_and_retries_of_a_run_do_not_reach_the_shard_bytes(tmp_path: Path) -> None:
+    """Regression: each sample embedded its stages' wall-clock `seconds` and retry history, so
+    two runs of the same clips gave different tars with equal fingerprints."""
+    shards = []
+    for name, run in (("a", {"seconds": 1.25, "tries": []}),
+                      ("b", {"seconds": 9.5, "tries": ["network_error: reset"], "attempts": 2})):
+        ledger, root = new_home(tmp_path / name)
+        add_curated(ledger, root, clips_of(4, 2), run_metrics=run)
+        card = build_dataset(ledger, root, SMALL, "infant")
+        shards.append([s.sha256 for s in card.shards])
+        with tarfile.open(root.shards / "infant" / card.shards[0].path) as tar:
+            meta = next(json.load(tar.extractfile(m)) for m in tar.getmembers()  # type: ignore[arg-type]
+                        if m.name.endswith(".json"))
+        assert meta["qc"]["audio"] == {"score": 1.0}
+    assert shards[0] == shards[1]
+
+
 def test_new_clips_make_a_new_version_that_keeps_the_old_shards(tmp_path: Path) -> None:
     ledger, root, v1 = build(tmp_path)
     before = file_bytes(root.shards / "infant" / "v0001")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from manifests.errors import CradleError
 from manifests.ledger import Ledger
+from stages.sources.rows import SourceProblem
 from stages.sources.stage import read_audioset_csv, register_clips
 
 SEGMENTS = """# Segments csv created Sun Mar  5 10:54:31 2017
@@ -30,16 +30,21 @@ def test_rows_become_clips_with_ids_from_the_source(tmp_path: Path) -> None:
     assert read_audioset_csv(path) == [first, second]
 
 
-def test_a_malformed_row_names_its_line(tmp_path: Path) -> None:
+def test_a_malformed_row_is_reported_and_skipped(tmp_path: Path) -> None:
+    """Used to raise CradleError for the whole list: one bad row cost every good one."""
     path = tmp_path / "bad.csv"
     path.write_text(SEGMENTS + "broken, x\n")
-    with pytest.raises(CradleError, match=r"bad\.csv:6"):
-        read_audioset_csv(path)
+    problems: list[SourceProblem] = []
+    assert len(read_audioset_csv(path, problems=problems)) == 2
+    assert [str(p) for p in problems] == [
+        "bad.csv:6: expected 4 fields (YTID, start_seconds, end_seconds, positive_labels), "
+        "found 2"]
 
 
 def test_real_audioset_eval_list_parses(shared: Path) -> None:
-    clips = read_audioset_csv(shared / "fixtures/audioset/eval_segments.csv")
-    assert len(clips) == 20371
+    problems: list[SourceProblem] = []
+    clips = read_audioset_csv(shared / "fixtures/audioset/eval_segments.csv", problems=problems)
+    assert len(clips) == 20371 and problems == []
     assert len({c.id for c in clips}) == len(clips)
 
 
@@ -180,8 +185,11 @@ def test_collect_selects_merges_and_keeps_url_lists_whole(shared: Path, tmp_path
     (audioset / "segments.csv").write_text(SEGMENTS)
     urls = tmp_path / "urls.csv"
     urls.write_text("url,start,end,labels\nhttps://youtu.be/dQw4w9WgXcQ,1,3,\n")
-    clips = collect([audioset / "segments.csv", urls], SourcesConfig())
+    collected = collect([audioset / "segments.csv", urls], SourcesConfig())
+    clips, problems = collected.clips, collected.problems
+    assert problems == []
     assert sorted(c.id for c in clips) == ["yt---aE2O5G5WE-0-10000", "yt-abcDEF12345-30000-40000",
                                            "yt-dQw4w9WgXcQ-1000-3000"]
-    assert collect([audioset / "segments.csv"], SourcesConfig(exclude=("Speech",))) == [
+    assert collect([audioset / "segments.csv"], SourcesConfig(exclude=("Speech",))).clips == [
         c for c in clips if c.id == "yt-abcDEF12345-30000-40000"]
+
