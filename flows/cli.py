@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.table import Table
 from flows.datasets_cli import datasets
 from flows.model_cli import evaluate, sample, train
 from flows.review_cli import review
+from flows.runtime import restrict_file_modes
 from manifests.errors import CradleError
 from manifests.ledger import Ledger, Review, StatusCount
 from manifests.ledger.export import export_manifests
@@ -44,6 +46,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
     # Alembic announces each migration plugin and httpx each Prefect API call at INFO.
     for chatty in ("alembic", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    with contextlib.suppress(CradleError):  # a bad configuration is reported by the command
+        restrict_file_modes(load_config())
 
 
 @app.command()
@@ -106,6 +110,30 @@ def export(
         ledger.close()
     for name, path in written.items():
         console.print(f"{name:>14}: {path.resolve()}")
+
+
+@app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option(help="List what would be deleted; delete nothing.")]
+    = False,
+) -> None:
+    """Delete raw downloads as the retention policy (storage.raw_media) says; the ledger records
+    each deletion, so purged clips are not downloaded again."""
+    from stages.download.retention import purge_raw_media
+
+    cfg = _config()
+    ledger = _ledger(cfg)
+    try:
+        purged = purge_raw_media(ledger, DataRoot(cfg.home), cfg.storage.raw_media,
+                                 dry_run=dry_run)
+    finally:
+        ledger.close()
+    verb = "would delete" if dry_run else "deleted"
+    size = sum(p.bytes for p in purged) / 1e6
+    console.print(f"retention {cfg.storage.raw_media}: {verb} the raw media of {len(purged)} "
+                  f"clips ({size:.1f} MB)")
+    for item in purged[:20]:
+        console.print(f"  {item.clip_id}: {', '.join(item.files)}")
 
 
 @app.command()

@@ -12,11 +12,15 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
+from prefect.states import Crashed
 from pydantic import BaseModel, Field
 
 from demo.server import serve_corpus
 from flows.batches import passed, run_stage
 from flows.ingest import download_clips, register_sources
+from flows.runtime import restrict_file_modes
 from manifests.ledger import Ledger
 from manifests.ledger.export import export_manifests
 from manifests.records import Clip
@@ -25,6 +29,7 @@ from stages.config import CradleConfig, load_config
 from stages.contract import RunContext
 from stages.download import stage as download
 from stages.download.fetch import DEMO_URL
+from stages.download.retention import purge_raw_media
 from stages.exclusive import DataRootLock, sweep_leftovers
 from stages.faces import stage as faces
 from stages.fitting import stage as fitting
@@ -79,6 +84,17 @@ def build_shards(ctx: RunContext, dataset: str) -> dict[str, Any]:
 
 
 @task
+def apply_retention(ctx: RunContext) -> dict[str, Any]:
+    """Deletes the raw downloads the retention policy (`storage.raw_media`) says are due."""
+    ledger = Ledger(ctx.ledger_url)
+    try:
+        purged = purge_raw_media(ledger, ctx.root, ctx.cfg.storage.raw_media, run_id=ctx.run_id)
+    finally:
+        ledger.close()
+    return {"clips": len(purged), "bytes": sum(p.bytes for p in purged)}
+
+
+@task
 def export_run(ctx: RunContext) -> dict[str, Path]:
     """The run's parquet manifests, in `runs/<run_id>/`."""
     ledger = Ledger(ctx.ledger_url)
@@ -88,11 +104,26 @@ def export_run(ctx: RunContext) -> dict[str, Path]:
         ledger.close()
 
 
+def close_crashed_flow_runs(abandoned: dict[str, dict[str, Any]]) -> None:
+    """Marks the Prefect flow runs of ledger runs a dead process left `running` as Crashed, so
+    Prefect's UI does not show them running forever."""
+    logger = get_run_logger()
+    with get_client(sync_client=True) as client:
+        for run_id, params in abandoned.items():
+            logger.warning("run %s was left running by a process that died: marked crashed",
+                           run_id)
+            if params.get("prefect_flow_run"):
+                client.set_flow_run_state(params["prefect_flow_run"], Crashed(
+                    message=f"its process died; Cradle run {run_id} closed as crashed"),
+                    force=True)
+
+
 @flow(name="cradle-nightly")
 def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
     """Registers the run's sources and curates them, stage by stage; returns counts per stage."""
     params = params or NightlyParams()
     cfg = load_config()
+    restrict_file_modes(cfg)  # raw infant media and the ledger are the owner's (or group's) only
     root = DataRoot(cfg.home).create()
     # One run per data root: a second is refused with the first named (DataRootBusy).
     with DataRootLock.hold(root, "nightly") as lock:
@@ -107,9 +138,9 @@ def _curate(params: NightlyParams, cfg: CradleConfig, root: DataRoot,
     open_ledger(cfg.ledger_url)
 
     ledger = Ledger(cfg.ledger_url)
-    for crashed in ledger.close_abandoned_runs():
-        logger.warning("run %s was left running by a process that died: marked crashed", crashed)
-    run_id = ledger.start_run("nightly", params.model_dump(mode="json"))
+    close_crashed_flow_runs(ledger.close_abandoned_runs())
+    run_id = ledger.start_run("nightly", {**params.model_dump(mode="json"),
+                                          "prefect_flow_run": str(flow_run.id)})
     lock.update(run_id=run_id)
     try:
         summary: dict[str, dict[str, Any]] = {}
@@ -133,6 +164,8 @@ def _curate(params: NightlyParams, cfg: CradleConfig, root: DataRoot,
         prepare_face_model(ctx, tracked)
         summary["fitting"] = run_stage(fitting.STAGE, tracked, ctx)
         summary["shards"] = build_shards(ctx, params.dataset)
+        if cfg.storage.raw_media != "keep":
+            summary["retention"] = apply_retention(ctx)
 
         export_run(ctx)
         _publish(run_id, summary, ledger)

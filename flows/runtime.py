@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import os
 
+from stages.config import CradleConfig
 from stages.paths import DataRoot
+
+
+def restrict_file_modes(cfg: CradleConfig) -> None:
+    """Makes everything this process creates private to its owner (or group, `storage`)."""
+    os.umask(cfg.storage.umask)
 
 
 def prepare_environment(root: DataRoot) -> None:

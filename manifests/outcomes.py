@@ -68,6 +68,7 @@ class ReasonCode(StrEnum):
     FIT_HIGH_RESIDUAL = "fit_high_residual"
     # any stage
     MISSING_INPUT = "missing_input"
+    RAW_MEDIA_PURGED = "raw_media_purged"
     INTERNAL_ERROR = "internal_error"
 
     @property
@@ -110,6 +111,8 @@ _DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.FIT_DIVERGED: "The face-model fit diverged.",
     ReasonCode.FIT_HIGH_RESIDUAL: "The face-model fit leaves too large a landmark error.",
     ReasonCode.MISSING_INPUT: "An input from an earlier stage is missing.",
+    ReasonCode.RAW_MEDIA_PURGED: ("The raw download was deleted by the retention policy, so this "
+                                  "stage cannot judge the clip again."),
     ReasonCode.INTERNAL_ERROR: "An unexpected error; its message is kept in the metrics.",
 }
 

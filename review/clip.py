@@ -42,6 +42,7 @@ class ClipView:
     reviews: list[Review]
     provenance: dict[str, Any]
     video: Path | None  # None: the raw video is gone (purged by retention, or never kept)
+    purged_at: str | None  # when the retention policy deleted the raw media, if it did
     fps: float
     width: int
     height: int
@@ -68,6 +69,7 @@ def clip_view(ledger: Ledger, verdict: Verdict) -> ClipView:
         reviews=ledger.reviews(verdict.clip.id),
         provenance={k: provenance[k] for k in PROVENANCE_FIELDS if provenance.get(k)},
         video=video if video is not None and video.is_file() else None,
+        purged_at=download.metrics.get("purged_at") if download else None,
         fps=track.fps if track else 30.0,
         width=track.width if track else 0,
         height=track.height if track else 0,

@@ -55,6 +55,22 @@ class DemoConfig(ConfigSection):
     train_size: int = Field(default=12, ge=0)
 
 
+class StorageConfig(ConfigSection):
+    """How the data root is kept: who may read it, and how long raw downloads stay."""
+
+    # False: what Cradle writes is the owner's alone (files 0600, folders 0700): raw infant
+    # media, audio, faces, fits, shards and the ledger. True: the group may read it (0640 / 0750).
+    group_access: bool = False
+    # Raw downloads (raw/<clip>.mp4 and .wav): "keep"; "days:N", deleted N days after the
+    # download; "after-fit", deleted once the fitting stage has judged the clip. `cradle purge`
+    # and the end of every nightly run apply it; the ledger records each deletion.
+    raw_media: str = Field(default="keep", pattern=r"^(keep|after-fit|days:\d{1,5})$")
+
+    @property
+    def umask(self) -> int:
+        return 0o027 if self.group_access else 0o077
+
+
 class MachineConfig(ConfigSection):
     """How this machine runs the stages: workers, threads, devices, batch sizes.
 
@@ -87,6 +103,7 @@ class CradleConfig(BaseSettings):
     fitting: FittingConfig = FittingConfig()
     shards: ShardsConfig = ShardsConfig()
     machine: MachineConfig = MachineConfig()
+    storage: StorageConfig = StorageConfig()
 
     @classmethod
     def settings_customise_sources(

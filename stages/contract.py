@@ -19,6 +19,7 @@ from manifests.ledger import Attempt, Decision, Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.config import CradleConfig
+from stages.download.retention import purged_at
 from stages.paths import DataRoot
 
 log = logging.getLogger(__name__)
@@ -109,9 +110,14 @@ def missing_input(clip_id: str, role: str, path: Path, root: DataRoot) -> StageR
 
     Not a verdict on the clip: the earlier stage sees its output missing and runs again, and
     then this one does too. The path is named relative to the data root (no local paths leak).
+    Raw media the retention policy deleted will not come back: that is `failed`.
     """
-    return StageResult(clip_id, Status.RETRY, ReasonCode.MISSING_INPUT,
-                       {"missing": role, "path": root.relative(path)})
+    metrics = {"missing": role, "path": root.relative(path)}
+    purged = purged_at(root, clip_id)
+    if purged is not None:
+        return StageResult(clip_id, Status.FAILED, ReasonCode.RAW_MEDIA_PURGED,
+                           {**metrics, "purged_at": purged})
+    return StageResult(clip_id, Status.RETRY, ReasonCode.MISSING_INPUT, metrics)
 
 
 def outputs_present(attempt: Attempt) -> bool:

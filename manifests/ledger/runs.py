@@ -35,22 +35,22 @@ class RunQueries(LedgerStore):
             )
         )
 
-    def close_abandoned_runs(self, keep: str | None = None) -> list[str]:
+    def close_abandoned_runs(self, keep: str | None = None) -> dict[str, dict[str, Any]]:
         """Marks `crashed` every run still `running` but `keep`: its process died (a kill, a lost
         machine). Call only while holding the data root's lock, when no other run is live.
 
         Returns:
-            The ids of the runs closed, oldest first.
+            The params of the runs closed by run id, oldest first.
         """
 
-        def write(session: Session) -> list[str]:
-            ids = list(session.scalars(select(RunRow.id).where(RunRow.status == "running",
-                                                               RunRow.id != (keep or ""))
-                                       .order_by(RunRow.started_at)))
-            if ids:
-                session.execute(update(RunRow).where(RunRow.id.in_(ids))
+        def write(session: Session) -> dict[str, dict[str, Any]]:
+            rows = session.execute(select(RunRow.id, RunRow.params)
+                                   .where(RunRow.status == "running", RunRow.id != (keep or ""))
+                                   .order_by(RunRow.started_at)).all()
+            if rows:
+                session.execute(update(RunRow).where(RunRow.id.in_([r.id for r in rows]))
                                 .values(status="crashed", finished_at=datetime.now(UTC)))
-            return ids
+            return {row.id: dict(row.params or {}) for row in rows}
 
         return self._write(write)
 

@@ -74,6 +74,20 @@ def test_two_independent_demo_runs_give_byte_identical_shards(demo_home: Path, d
 
 
 @pytest.mark.slow
+def test_infant_media_and_the_ledger_are_the_owners_alone(demo_home: Path) -> None:
+    """Regression: raw infant media and the ledger were world-readable (0644)."""
+    ledger = Ledger(f"sqlite:///{demo_home / 'ledger.sqlite'}")
+    download = next(iter(ledger.latest("download").values()))
+    ledger.close()
+    written = [demo_home / "ledger.sqlite", *map(Path, download.outputs.values()),
+               *(demo_home / "audio").iterdir(), *(demo_home / "faces").iterdir(),
+               *(demo_home / "shards" / "demo" / "v0001").iterdir()]
+    assert {path.stat().st_mode & 0o777 for path in written} == {0o600}
+    folders = [demo_home / name for name in ("raw", "audio", "faces", "fits", "shards")]
+    assert {path.stat().st_mode & 0o777 for path in folders} == {0o700}
+
+
+@pytest.mark.slow
 def test_status_counts_every_demo_clip(demo_home: Path, isolated_home: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CRADLE_HOME", str(demo_home))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 import pandas as pd
 import pytest
+from prefect import Flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.states import Running
 
 from manifests.ledger import Ledger
 from stages.config import load_config
@@ -38,6 +43,7 @@ def test_nightly_flow_registers_downloads_and_exports_the_run(isolated_home: Pat
     first = nightly(params)
     assert first["sources"] == {"clips": 1, "new": 1}
     assert first["download"]["ok"] == 1
+    dead_run, dead_flow_run = _a_run_killed_mid_way(isolated_home)
     second = nightly(params)
     assert second["sources"] == {"clips": 1, "new": 0}
     assert second["download"]["skipped"] == 1
@@ -50,3 +56,25 @@ def test_nightly_flow_registers_downloads_and_exports_the_run(isolated_home: Pat
     first_run = sorted((isolated_home / "runs").iterdir())[0]
     results = pd.read_parquet(first_run / "stage_results.parquet")
     assert set(results["stage"]) >= {"sources", "download"}
+
+    # What the killed run left is gone, and it is closed as crashed in the ledger and Prefect.
+    assert not list(isolated_home.rglob(".tmp-*"))
+    ledger = Ledger(load_config().ledger_url)
+    assert ledger.close_abandoned_runs(keep=run_id) == {}  # the second run closed it already
+    ledger.close()
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(dead_flow_run).state.type is StateType.CRASHED
+    assert dead_run != run_id
+
+
+def _a_run_killed_mid_way(home: Path) -> tuple[str, UUID]:
+    """What SIGKILL leaves: a `running` ledger run and Prefect flow run, a download work folder."""
+    with get_client(sync_client=True) as client:
+        created = client.create_flow_run(Flow(lambda: None, name="cradle-nightly"),
+                                         state=Running())
+    ledger = Ledger(load_config().ledger_url)
+    run_id = ledger.start_run("nightly", {"prefect_flow_run": str(created.id)})
+    ledger.close()
+    (home / "raw" / ".tmp-yt-x-0-1000-abcdef").mkdir(parents=True)
+    (home / "raw" / ".tmp-yt-x-0-1000-abcdef" / "section.mp4").write_bytes(b"partial")
+    return run_id, created.id

@@ -130,7 +130,7 @@ def test_purged_raw_media_shows_landmarks_and_qc_alone(live_server: str, ledger:
         sign_in(page, live_server)
         page.goto(f"{live_server}/clips/{PURGED}")
         page.wait_for_selector("#clip[data-ready='1']")
-        assert "no longer on disk" in page.locator("#purged").inner_text()
+        assert "no longer on disk" in page.locator("#purged").inner_text()  # deleted by hand
         assert page.locator("video").count() == 0
         page.keyboard.press(" ")  # plays the landmarks alone
         wait_until(page, "Number(document.getElementById('clip').dataset.frame) > 5")

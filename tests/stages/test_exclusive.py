@@ -93,10 +93,10 @@ def test_sweep_removes_dead_runs_temporaries_only_in_curation_folders(tmp_path: 
 
 def test_runs_left_running_by_dead_processes_are_closed_as_crashed(tmp_path: Path) -> None:
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    dead = ledger.start_run("nightly")
+    dead = ledger.start_run("nightly", {"prefect_flow_run": "f-1"})
     done = ledger.start_run("nightly")
     ledger.finish_run(done)
     live = ledger.start_run("nightly")
-    assert ledger.close_abandoned_runs(keep=live) == [dead]
-    assert ledger.close_abandoned_runs(keep=live) == []
+    assert ledger.close_abandoned_runs(keep=live) == {dead: {"prefect_flow_run": "f-1"}}
+    assert ledger.close_abandoned_runs(keep=live) == {}
     ledger.close()
