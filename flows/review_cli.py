@@ -49,7 +49,8 @@ def serve(
                       "behind HTTPS (a reverse proxy) so that sessions are Secure.")
     console.print(f"Review UI at http://{settings.host}:{settings.port}/ (Ctrl+C stops it)")
     try:
-        uvicorn.run(create_app(ledger, settings, names), host=settings.host, port=settings.port,
+        uvicorn.run(create_app(ledger, settings, cfg.home, names), host=settings.host,
+                    port=settings.port,
                     log_level="warning", proxy_headers=settings.behind_proxy)
     finally:
         ledger.close()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
@@ -35,12 +36,14 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-def create_app(ledger: Ledger, settings: ReviewSettings,
+def create_app(ledger: Ledger, settings: ReviewSettings, home: Path,
                label_names: Mapping[str, str] | None = None) -> FastAPI:
-    """The app over `ledger`; `label_names` maps AudioSet MIDs to names for display."""
+    """The app over `ledger` and the data root `home` (the ledger names files relative to it);
+    `label_names` maps AudioSet MIDs to names for display."""
     app = FastAPI(title="Cradle review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ledger = ledger
     app.state.settings = settings
+    app.state.home = Path(home)
     app.state.label_names = dict(label_names or {})
     app.state.login_limiter = ClientLimiter(settings.login_attempts, settings.login_window_s)
 

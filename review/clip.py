@@ -57,12 +57,12 @@ def latest_attempts(ledger: Ledger, clip_id: str) -> dict[str, Attempt]:
             if (attempt := ledger.latest(stage, [clip_id]).get(clip_id)) is not None}
 
 
-def clip_view(ledger: Ledger, verdict: Verdict) -> ClipView:
+def clip_view(ledger: Ledger, home: Path, verdict: Verdict) -> ClipView:
     latest = latest_attempts(ledger, verdict.clip.id)
     download = latest.get("download")
     provenance = dict((download.metrics.get("provenance") if download else None) or {})
-    video = _recorded(download, "video")
-    track = _track(latest)
+    video = _recorded(download, "video", home)
+    track = _track(latest, home)
     return ClipView(
         verdict=verdict,
         attempts=list(latest.values()),
@@ -76,13 +76,13 @@ def clip_view(ledger: Ledger, verdict: Verdict) -> ClipView:
     )
 
 
-def qc_payload(ledger: Ledger, clip_id: str) -> dict[str, Any]:
+def qc_payload(ledger: Ledger, home: Path, clip_id: str) -> dict[str, Any]:
     """The timeline's data, per video frame, as JSON-able lists (NaN becomes None)."""
     latest = latest_attempts(ledger, clip_id)
     rows: dict[str, Any] = {}
     payload: dict[str, Any] = {"fps": 30.0, "frames": 0, "rows": rows, "segments": [],
                                "reasons": [], "reason_names": [], "width": 0, "height": 0}
-    track = _track(latest)
+    track = _track(latest, home)
     if track is not None:
         segment = np.zeros(track.frames, bool)
         for start, end in track.segments.tolist():
@@ -94,44 +94,43 @@ def qc_payload(ledger: Ledger, clip_id: str) -> dict[str, Any]:
                        height=track.height, segments=track.segments.tolist(),
                        reason_names=list(track.reason_names),
                        reasons=_lists(track.qc.get("reasons", np.zeros(0))))
-    envelope = _recorded(latest.get("audio"), "envelope")
+    envelope = _recorded(latest.get("audio"), "envelope", home)
     if envelope is not None and envelope.is_file():
         with np.load(envelope) as data:
             rows.update({k: data[k] for k in ("infant", "loudness_db") if k in data})
             payload["frames"] = payload["frames"] or len(data["infant"])
-    payload["waveform"] = _waveform(latest, float(payload["fps"]))
+    payload["waveform"] = _waveform(latest, home, float(payload["fps"]))
     payload["rows"] = {key: _lists(values) for key, values in rows.items()}
     payload["row_info"] = [[key, label, kind] for key, label, kind in TIMELINE_ROWS
                            if key in rows]
     return payload
 
 
-def landmarks_bytes(ledger: Ledger, clip_id: str) -> bytes | None:
+def landmarks_bytes(ledger: Ledger, home: Path, clip_id: str) -> bytes | None:
     """Every frame's 478 landmarks as float32 (x, y) pixels, NaN where no face: (T, 478, 2)."""
-    track = _track(latest_attempts(ledger, clip_id))
+    track = _track(latest_attempts(ledger, clip_id), home)
     if track is None:
         return None
     return np.ascontiguousarray(track.landmarks[:, :, :2], dtype="<f4").tobytes()
 
 
-def _track(latest: dict[str, Attempt]) -> FaceTrack | None:
-    path = _recorded(latest.get("faces"), "track")
+def _track(latest: dict[str, Attempt], home: Path) -> FaceTrack | None:
+    path = _recorded(latest.get("faces"), "track", home)
     return FaceTrack.load(path) if path is not None and path.is_file() else None
 
 
-def _recorded(attempt: Attempt | None, role: str) -> Path | None:
+def _recorded(attempt: Attempt | None, role: str, home: Path) -> Path | None:
     """A stage output the ledger recorded, if the attempt judged the clip."""
     if attempt is None or attempt.status not in (Status.OK, Status.REJECTED):
         return None
-    path = attempt.outputs.get(role)
-    return Path(path) if path else None
+    return attempt.output(role, home)
 
 
-def _waveform(latest: dict[str, Attempt], fps: float) -> dict[str, list[float]]:
+def _waveform(latest: dict[str, Attempt], home: Path, fps: float) -> dict[str, list[float]]:
     """Min and max of the audio per video frame: the raw audio if kept, else the clean one."""
-    path = _recorded(latest.get("download"), "audio")
+    path = _recorded(latest.get("download"), "audio", home)
     if path is None or not path.is_file():
-        path = _recorded(latest.get("audio"), "audio")
+        path = _recorded(latest.get("audio"), "audio", home)
     if path is None or not path.is_file():
         return {"min": [], "max": []}
     lows, highs = [], []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -120,11 +120,12 @@ def missing_input(clip_id: str, role: str, path: Path, root: DataRoot) -> StageR
     return StageResult(clip_id, Status.RETRY, ReasonCode.MISSING_INPUT, metrics)
 
 
-def outputs_present(attempt: Attempt) -> bool:
-    return all(Path(path).exists() for path in attempt.outputs.values())
+def outputs_present(attempt: Attempt, home: Path) -> bool:
+    return all((path := attempt.output(role, home)) is not None and path.exists()
+               for role in attempt.outputs)
 
 
-def is_settled(attempt: Attempt | None, stage: StageSpec, config_hash: str) -> bool:
+def is_settled(attempt: Attempt | None, stage: StageSpec, config_hash: str, home: Path) -> bool:
     """The resume rule: does this clip's latest attempt make running the stage again pointless?
 
     Settled: the attempt used this stage version and config hash, and it is `ok` with its outputs
@@ -139,16 +140,16 @@ def is_settled(attempt: Attempt | None, stage: StageSpec, config_hash: str) -> b
     if attempt.review is Decision.REQUEUE:
         return False
     if attempt.status is Status.OK:
-        return outputs_present(attempt)
+        return outputs_present(attempt, home)
     return attempt.status in (Status.REJECTED, Status.FAILED)
 
 
-def pending(
-    ledger: Ledger, clips: Sequence[Clip], stage: StageSpec, config_hash: str
-) -> list[Clip]:
+def pending(ledger: Ledger, clips: Sequence[Clip], stage: StageSpec, config_hash: str,
+            root: DataRoot) -> list[Clip]:
     """The clips that still need `stage` under the resume rule."""
     latest = ledger.latest(stage.name, [clip.id for clip in clips])
-    return [clip for clip in clips if not is_settled(latest.get(clip.id), stage, config_hash)]
+    return [clip for clip in clips
+            if not is_settled(latest.get(clip.id), stage, config_hash, root.home)]
 
 
 def execute_batch(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext,
@@ -164,7 +165,7 @@ def execute_batch(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext,
         those clips stay pending). Clips already done are skipped and not returned.
     """
     config_hash = stage.config_hash(ctx.cfg)
-    todo = pending(ledger, clips, stage, config_hash)
+    todo = pending(ledger, clips, stage, config_hash, ctx.root)
     if not todo:
         return []
     started = datetime.now(UTC)
@@ -175,9 +176,15 @@ def execute_batch(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext,
         results = [StageResult.from_exception(clip.id, e, Status.RETRY) for clip in todo]
     results = _one_result_per_clip(stage.name, todo, results)
     ledger.record(stage.name, stage.version, config_hash,
-                  [result for result in results if not result.deferred],
+                  [recorded_outputs(result, ctx.root) for result in results if not result.deferred],
                   started_at=started, run_id=ctx.run_id)
     return results
+
+
+def recorded_outputs(result: StageResult, root: DataRoot) -> StageResult:
+    """The result with its outputs named as the ledger keeps them: relative to the data root."""
+    return replace(result, outputs={role: Path(root.recorded(path))
+                                    for role, path in result.outputs.items()})
 
 
 def _one_result_per_clip(

@@ -105,6 +105,13 @@ class DataRoot:
         except ValueError:
             return Path(path).name
 
+    def recorded(self, path: Path) -> str:
+        """How the ledger names an output: relative to the data root (absolute only outside it)."""
+        try:
+            return Path(path).resolve().relative_to(self.home.resolve()).as_posix()
+        except ValueError:
+            return str(Path(path).resolve())
+
     def relative_text(self, text: str) -> str:
         """`text` (a tool's error message) with the data root's absolute path taken out, so
         metrics and exports name files relative to it."""

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -44,6 +45,16 @@ class Attempt:
         if self.status not in (Status.OK, Status.REJECTED):
             return False
         return (self.status is Status.OK) != (self.review is Decision.OVERRIDE)
+
+    def output(self, role: str, home: Path) -> Path | None:
+        """Where the attempt's `role` output is. The ledger names outputs relative to the data
+        root `home` (so no local path leaks into exports, and a data root can move); older
+        ledgers hold absolute paths, which are taken as they are."""
+        recorded = self.outputs.get(role)
+        if not recorded:
+            return None
+        path = Path(recorded)
+        return path if path.is_absolute() else Path(home) / path
 
     @classmethod
     def from_row(cls, row: StageResultRow, review: Decision | None = None) -> Attempt:

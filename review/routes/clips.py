@@ -30,7 +30,7 @@ def _verdict(ledger: Ledger, settings: ReviewSettings, clip_id: str) -> Verdict:
 def _page(request: Request, ledger: Ledger, verdict: Verdict, query: QueueParams,
           status_code: int = 200, message: str | None = None,
           error: str | None = None, form: DecisionForm | None = None) -> Response:
-    view = clip_view(ledger, verdict)
+    view = clip_view(ledger, request.app.state.home, verdict)
     return render(request, "clip.html", status_code, view=view, verdict=verdict,
                   filters=query.params(page=None), message=message, error=error, form=form,
                   timeline_rows=TIMELINE_ROWS)
@@ -46,9 +46,10 @@ def clip_page(request: Request, clip_id: ClipId, query: ClipParams, session: Ses
 
 
 @router.get("/clips/{clip_id}/video")
-def video(clip_id: ClipId, ledger: LedgerDep, settings: SettingsDep) -> Response:
+def video(request: Request, clip_id: ClipId, ledger: LedgerDep,
+          settings: SettingsDep) -> Response:
     """The clip's raw video; range requests let the player seek."""
-    view = clip_view(ledger, _verdict(ledger, settings, clip_id))
+    view = clip_view(ledger, request.app.state.home, _verdict(ledger, settings, clip_id))
     if view.video is None:
         raise HTTPException(404, "The raw video of this clip is no longer on disk.")
     return FileResponse(view.video, media_type="video/mp4",
@@ -56,16 +57,17 @@ def video(clip_id: ClipId, ledger: LedgerDep, settings: SettingsDep) -> Response
 
 
 @router.get("/clips/{clip_id}/qc.json")
-def qc(clip_id: ClipId, ledger: LedgerDep, settings: SettingsDep) -> Response:
+def qc(request: Request, clip_id: ClipId, ledger: LedgerDep, settings: SettingsDep) -> Response:
     _verdict(ledger, settings, clip_id)
-    return JSONResponse(qc_payload(ledger, clip_id))
+    return JSONResponse(qc_payload(ledger, request.app.state.home, clip_id))
 
 
 @router.get("/clips/{clip_id}/landmarks.bin")
-def landmarks(clip_id: ClipId, ledger: LedgerDep, settings: SettingsDep) -> Response:
+def landmarks(request: Request, clip_id: ClipId, ledger: LedgerDep,
+              settings: SettingsDep) -> Response:
     """(frames, 478, 2) little-endian float32 pixel coordinates, NaN where no face."""
     _verdict(ledger, settings, clip_id)
-    data = landmarks_bytes(ledger, clip_id)
+    data = landmarks_bytes(ledger, request.app.state.home, clip_id)
     if data is None:
         raise HTTPException(404, "This clip has no face track.")
     return Response(data, media_type="application/octet-stream")

@@ -58,8 +58,8 @@ def purge_raw_media(ledger: Ledger, root: DataRoot, policy: str, *, now: datetim
     fittings = ledger.latest("fitting", list(downloads))
     purged = []
     for clip_id, attempt in sorted(downloads.items()):
-        files = [Path(attempt.outputs[r]) for r in RAW_ROLES if r in attempt.outputs]
-        present = [path for path in files if path.is_file()]
+        files = [attempt.output(role, root.home) for role in RAW_ROLES]
+        present = [path for path in files if path is not None and path.is_file()]
         if attempt.status is not Status.OK or not present:
             continue
         if not due(policy, attempt, fittings.get(clip_id), now):
@@ -90,7 +90,7 @@ def purged_at(root: DataRoot, clip_id: str) -> str | None:
 def _record(ledger: Ledger, root: DataRoot, attempt: Attempt, names: tuple[str, ...],
             policy: str, now: datetime, run_id: str | None) -> None:
     stamp = now.isoformat(timespec="seconds")
-    sidecar = Path(attempt.outputs.get("provenance", root.clip(attempt.clip_id).provenance))
+    sidecar = attempt.output("provenance", root.home) or root.clip(attempt.clip_id).provenance
     try:
         provenance = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -99,5 +99,6 @@ def _record(ledger: Ledger, root: DataRoot, attempt: Attempt, names: tuple[str, 
     metrics = {**attempt.metrics, "purged_at": stamp, "purge_policy": policy,
                "purged": list(names)}
     ledger.record(STAGE, attempt.stage_version, attempt.config_hash,
-                  [StageResult.ok(attempt.clip_id, metrics, {"provenance": sidecar})],
+                  [StageResult.ok(attempt.clip_id, metrics,
+                                  {"provenance": Path(root.recorded(sidecar))})],
                   started_at=now, finished_at=now, run_id=run_id)

@@ -57,7 +57,7 @@ def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip])
 
 def accepted_tracks(ledger: Ledger, root: DataRoot) -> list[Path]:
     """The face tracks of every clip the faces stage accepted, where the ledger says they are."""
-    return sorted(Path(attempt.outputs.get("track", root.clip(clip_id).face_track))
+    return sorted(attempt.output("track", root.home) or root.clip(clip_id).face_track
                   for clip_id, attempt in ledger.latest("faces").items()
                   if attempt.status is Status.OK)
 

@@ -106,7 +106,7 @@ def input_paths(clip_id: str, lineage: dict[str, Attempt], root: DataRoot) -> di
 
     def recorded(stage: str, role: str, default: Path) -> Path:
         attempt = lineage.get(stage)
-        return Path(attempt.outputs[role]) if attempt and role in attempt.outputs else default
+        return (attempt.output(role, root.home) if attempt else None) or default
 
     files = root.clip(clip_id)
     return {

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -79,12 +80,32 @@ def test_infant_media_and_the_ledger_are_the_owners_alone(demo_home: Path) -> No
     ledger = Ledger(f"sqlite:///{demo_home / 'ledger.sqlite'}")
     download = next(iter(ledger.latest("download").values()))
     ledger.close()
-    written = [demo_home / "ledger.sqlite", *map(Path, download.outputs.values()),
+    written = [demo_home / "ledger.sqlite",
+               *(download.output(role, demo_home) for role in download.outputs),
                *(demo_home / "audio").iterdir(), *(demo_home / "faces").iterdir(),
                *(demo_home / "shards" / "demo" / "v0001").iterdir()]
     assert {path.stat().st_mode & 0o777 for path in written} == {0o600}
     folders = [demo_home / name for name in ("raw", "audio", "faces", "fits", "shards")]
     assert {path.stat().st_mode & 0o777 for path in folders} == {0o700}
+
+
+@pytest.mark.slow
+def test_ledger_and_exports_hold_no_local_path_or_run_address(demo_home: Path) -> None:
+    """Regression: full local paths landed in stage metrics, outputs and exports, and the demo
+    server's loopback address (with its port) in every demo clip's provenance."""
+    import sqlite3
+
+    with sqlite3.connect(demo_home / "ledger.sqlite") as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master "
+                                                 "WHERE type = 'table'")]
+        dump = "\n".join(str(row) for table in tables
+                         for row in db.execute(f"SELECT * FROM {table}"))
+    parquets = sorted((demo_home / "runs").rglob("*.parquet"))
+    assert parquets
+    exports = "\n".join(pd.read_parquet(path).to_json() for path in parquets)
+    for text, what in ((dump, "ledger"), (exports, "exports")):
+        assert str(demo_home.parent) not in text, what
+        assert "127.0.0.1" not in text, what
 
 
 @pytest.mark.slow

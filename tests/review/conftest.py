@@ -1,14 +1,12 @@
 """The review tests' world: a private copy of the curated demo data root, accounts, a client.
 
-The session's `demo_home` is shared and read-only, so each module reviews its own copy, with the
-paths its ledger recorded moved to the copy (the ledger names files absolutely).
+The session's `demo_home` is shared and read-only, so each module reviews its own copy.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -31,11 +29,8 @@ MUSIC = "demo-music-0-8000"  # rejected by the audio stage
 
 
 def copy_home(source: Path, target: Path) -> Path:
-    """A copy of a curated data root whose ledger points at the copy's files."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("prefect"))
-    with sqlite3.connect(target / "ledger.sqlite") as db:
-        db.execute("UPDATE stage_results SET outputs = replace(outputs, ?, ?)",
-                   (str(source), str(target)))
+    """A copy of a curated data root: the ledger names files relative to it, so it just works."""
+    shutil.copytree(source, target)
     return target
 
 
@@ -63,8 +58,8 @@ def settings() -> ReviewSettings:
 
 
 @pytest.fixture(scope="module")
-def app(ledger: Ledger, settings: ReviewSettings):
-    return create_app(ledger, settings, {"/t/dd00002": "Baby cry, infant cry"})
+def app(ledger: Ledger, settings: ReviewSettings, review_home: Path):
+    return create_app(ledger, settings, review_home, {"/t/dd00002": "Baby cry, infant cry"})
 
 
 def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> TestClient:

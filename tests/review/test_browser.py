@@ -123,8 +123,10 @@ def test_annotator_filters_plays_steps_seeks_and_decides(live_server: str, ledge
     assert (review.annotator, review.decision.value, review.stage) == ("alice", "confirm", "faces")
 
 
-def test_purged_raw_media_shows_landmarks_and_qc_alone(live_server: str, ledger: Ledger) -> None:
-    video = Path(ledger.latest("download", [PURGED])[PURGED].outputs["video"])
+def test_purged_raw_media_shows_landmarks_and_qc_alone(live_server: str, ledger: Ledger,
+                                                       review_home: Path) -> None:
+    video = ledger.latest("download", [PURGED])[PURGED].output("video", review_home)
+    assert video is not None and video.is_relative_to(review_home)
     video.unlink()
     with browser_page() as page:
         sign_in(page, live_server)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from manifests.ledger import Ledger
+from manifests.ledger.export import export_manifests
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from manifests.testing import dummy_clips
@@ -79,6 +82,24 @@ def test_changed_config_or_version_or_missing_output_reruns(setup) -> None:
     fn.seen.clear()
     execute_batch(StageSpec("audio", "1", fn, "audio"), clips[:1], context(root), ledger)
     assert fn.seen == [clips[0].id]
+
+
+def test_outputs_are_recorded_relative_to_the_data_root_which_can_move(setup,
+                                                                       tmp_path: Path) -> None:
+    """Regression: the ledger (and so the exports) held absolute local paths of every output."""
+    ledger, clips, root = setup
+    stage = StageSpec("audio", "1", CountingStage(), "audio")
+    execute_batch(stage, clips[:1], context(root), ledger)
+    attempt = ledger.latest("audio")[clips[0].id]
+    assert attempt.outputs == {"text": f"audio/{clips[0].id}.txt"}
+    exported = export_manifests(ledger, tmp_path / "export")
+    assert str(tmp_path) not in pd.read_parquet(exported["stage_results"]).to_json()
+    # Moved elsewhere, the data root's files are still found and the clip is still settled.
+    moved = DataRoot(shutil.copytree(root.home, tmp_path.parent / f"{tmp_path.name}-moved"))
+    assert attempt.output("text", moved.home) == moved.audio / f"{clips[0].id}.txt"
+    fn = CountingStage()
+    execute_batch(StageSpec("audio", "1", fn, "audio"), clips[:1], context(moved), ledger)
+    assert fn.seen == []
 
 
 def test_a_crashing_stage_loses_no_clip(setup) -> None:

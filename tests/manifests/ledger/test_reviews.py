@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -71,12 +72,12 @@ def test_requeue_reruns_the_stage_and_a_confirmation_settles_it(ledger: Ledger) 
     ledger.decide(Review(requeued.id, "faces", Decision.REQUEUE, "ann1", 1, note="re-run"), 0)
     ledger.decide(Review(confirmed.id, "faces", Decision.CONFIRM, "ann1", 1), 0)
     latest = ledger.latest("faces")
-    assert not is_settled(latest[requeued.id], FACES, "h")
-    assert is_settled(latest[confirmed.id], FACES, "h")
+    assert not is_settled(latest[requeued.id], FACES, "h", Path())
+    assert is_settled(latest[confirmed.id], FACES, "h", Path())
     assert ledger.passed("faces", [requeued.id, confirmed.id]) == []
     # The re-run's new attempt is what counts from then on: the requeue answered attempt 1.
     ledger.record("faces", "2", "h", [dummy_rejection(requeued)], started_at=NOW)
-    assert is_settled(ledger.latest("faces")[requeued.id], FACES, "h")
+    assert is_settled(ledger.latest("faces")[requeued.id], FACES, "h", Path())
 
 
 def test_audit_log_is_append_only(ledger: Ledger) -> None:

@@ -86,7 +86,7 @@ def test_after_fit_deletes_once_fitting_judged_the_clip_and_records_it(world) ->
     assert provenance == {"title": fitted.id, "purged_at": NOW.isoformat(),
                           "purge_policy": "after-fit"}
     # The resume rule does not download it again, and a stage that needs it says why not.
-    assert is_settled(attempt, STAGE, HASH)
+    assert is_settled(attempt, STAGE, HASH, root.home)
     needed = missing_input(fitted.id, "raw audio", root.clip(fitted.id).raw_audio, root)
     assert (needed.status, needed.reason) == (Status.FAILED, ReasonCode.RAW_MEDIA_PURGED)
     ordinary = missing_input(fresh.id, "face track", root.clip(fresh.id).face_track, root)
