@@ -131,8 +131,8 @@ VARIANTS: tuple[Variant, ...] = (
             **_rejected("audio", ReasonCode.ADULT_SPEECH)),
     Variant("music", 8.0, vocal=None, gains_db={"music": 0.0},
             **_rejected("audio", ReasonCode.MUSIC)),
-    Variant("corrupt_truncated", 8.0, **_failed(ReasonCode.CORRUPT_MEDIA, "truncated")),
-    Variant("corrupt_empty", 8.0, **_failed(ReasonCode.CORRUPT_MEDIA, "empty")),
+    Variant("corrupt_truncated", 8.0, **_failed(ReasonCode.CORRUPT_CONTAINER, "truncated")),
+    Variant("corrupt_empty", 8.0, **_failed(ReasonCode.CORRUPT_CONTAINER, "empty")),
     Variant("no_audio_stream", 8.0, **_failed(ReasonCode.NO_AUDIO_STREAM, "no_audio")),
     Variant("audio_only", 8.0, **_failed(ReasonCode.NO_VIDEO_STREAM, "audio_only")),
 )

@@ -45,6 +45,10 @@ class ReasonCode(StrEnum):
     NO_AUDIO_STREAM = "no_audio_stream"
     NO_VIDEO_STREAM = "no_video_stream"
     DURATION_MISMATCH = "duration_mismatch"
+    CORRUPT_CONTAINER = "corrupt_container"
+    NOT_A_VIDEO = "not_a_video"
+    UNSUPPORTED_CODEC = "unsupported_codec"
+    FRAME_TOO_SMALL = "frame_too_small"
     # audio
     SILENT = "silent"
     CLIPPING = "clipping"
@@ -91,6 +95,11 @@ _DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.NO_AUDIO_STREAM: "The media has no audio stream.",
     ReasonCode.NO_VIDEO_STREAM: "The media has no video stream.",
     ReasonCode.DURATION_MISMATCH: "The media is shorter or longer than the requested segment.",
+    ReasonCode.CORRUPT_CONTAINER: ("The file cannot be parsed as media: it is empty, truncated, "
+                                   "or its index (e.g. the mp4 moov atom) is missing or broken."),
+    ReasonCode.NOT_A_VIDEO: "The file is not a video: an image, a web page or other text.",
+    ReasonCode.UNSUPPORTED_CODEC: "A stream is in a codec that ffmpeg cannot decode.",
+    ReasonCode.FRAME_TOO_SMALL: "The video's frame is too small to show a face.",
     ReasonCode.SILENT: "The audio is (nearly) silent.",
     ReasonCode.CLIPPING: "Too many audio samples are clipped.",
     ReasonCode.LOW_SNR: "The vocalisation is too weak against the background noise.",

@@ -19,6 +19,10 @@ class DownloadConfig(ConfigSection):
     sample_rate: int = Field(default=16_000, ge=8_000)
     # 720p is ample for landmarks on a face and caps bandwidth and disk.
     max_height: int = Field(default=720, ge=144)
+    # A frame whose short side is under this many pixels cannot hold a face the landmark models
+    # can use (their crops are 128-256 px): such a source fails as `frame_too_small` at once
+    # instead of being upscaled into a blur.
+    min_side_px: int = Field(default=64, ge=1)
     # Fetch this much before and after the segment so the exact trim never starts mid-GOP
     # without the frames it needs; small, so a 10 s segment is not a whole video.
     pad_s: float = Field(default=2.0, ge=0)

@@ -61,7 +61,8 @@ class FetchedSection:
 
     path: Path
     start_s: float
-    source_duration_s: float | None  # None when the source does not say (direct links)
+    # None when the source does not say (direct links) or says what cannot be trusted (files)
+    source_duration_s: float | None
     provenance: dict[str, Any]
 
 
@@ -98,13 +99,16 @@ def fetch_section(clip: Clip, dl: DownloadConfig, net: NetworkConfig, work: Path
 
 
 def _local_section(clip: Clip) -> FetchedSection:
-    """A local file needs no download (and yt-dlp cannot cut one): the whole file is the section."""
+    """A local file needs no download (and yt-dlp cannot cut one): the whole file is the section.
+
+    Its length is left unknown: a header may declare more than the file holds, so the stage
+    judges a local file by what it decodes to.
+    """
     path = Path(unquote(urlparse(clip.url).path))
     if not path.is_file():
         raise DownloadFault(f"no such file: {path.name}", Status.FAILED,
                             ReasonCode.VIDEO_UNAVAILABLE)
-    duration = probe(path).duration_s
-    return FetchedSection(path, 0.0, duration,
+    return FetchedSection(path, 0.0, None,
                           {"extractor": "local file", "title": _text(path.name, ())})
 
 
@@ -129,26 +133,50 @@ def _check_source(ydl: yt_dlp.YoutubeDL, info: dict[str, Any], work: Path,
     the source's fault; anything else returns, and the caller's error stays transient.
 
     Raises:
-        DownloadFault: the source is complete and not decodable (`failed`, `corrupt_media`).
+        DownloadFault: the source is complete and not decodable (`failed`, with the reason
+            ffprobe's reading gives: `corrupt_container`, `not_a_video`).
     """
-    try:
-        with ydl.urlopen(Request(info["url"], headers=info.get("http_headers") or {})) as response:
-            announced = int(response.headers.get("Content-Length") or -1)
-            if not 0 <= announced <= _CHECK_LIMIT:
-                return  # unknown or too large to read again: cannot prove the source is at fault
-            body = response.read()
-    except (RequestError, OSError) as e:  # the transfer failed again: that is the finding
-        log.debug("source check of %s: %r; a transfer fault", info.get("id"), e)
+    copy = _read_whole(ydl, info["url"], info.get("http_headers") or {}, work)
+    if copy is None:
         return
-    if len(body) != announced:
-        return
-    copy = work / "source.check"
-    copy.write_bytes(body)
     try:
         probe(copy)
     except DownloadFault as bad:
-        raise DownloadFault(f"{error} and the {announced}-byte source, delivered in full, is not "
-                            f"media: {bad}", Status.FAILED, ReasonCode.CORRUPT_MEDIA) from error
+        raise DownloadFault(f"{error} and the {copy.stat().st_size}-byte source, delivered in "
+                            f"full, is not media: {bad}", Status.FAILED, bad.reason) from error
+
+
+def whole_source(url: str, net: NetworkConfig, work: Path) -> Path | None:
+    """A direct link's whole body, read once, when a short clip must be told from a short source.
+
+    Returns:
+        The copy, or None when it cannot prove anything: cut short, or of unknown or large size.
+    """
+    options: dict[str, Any] = {"quiet": True, "logger": _YtdlpLogger(()),
+                               "socket_timeout": net.timeout_s}
+    if net.proxy:
+        options["proxy"] = net.proxy.get_secret_value()
+    with yt_dlp.YoutubeDL(options) as ydl:
+        return _read_whole(ydl, url, {}, work)
+
+
+def _read_whole(ydl: yt_dlp.YoutubeDL, url: str, headers: dict[str, str],
+                work: Path) -> Path | None:
+    """The body in `work`, only if delivered exactly as announced and at most `_CHECK_LIMIT`."""
+    try:
+        with ydl.urlopen(Request(url, headers=headers)) as response:
+            announced = int(response.headers.get("Content-Length") or -1)
+            if not 0 <= announced <= _CHECK_LIMIT:
+                return None  # unknown or too large to read again: cannot prove the source at fault
+            body = response.read()
+    except (RequestError, OSError) as e:  # the transfer failed again: that is the finding
+        log.debug("reading all of %s: %r; a transfer fault", redact(url), e)
+        return None
+    if len(body) != announced:
+        return None
+    copy = work / "source.check"
+    copy.write_bytes(body)
+    return copy
 
 
 def _options(url: str, start: float, end: float, dl: DownloadConfig, net: NetworkConfig, work: Path,

@@ -26,8 +26,14 @@ from manifests.records import Clip
 from stages.contract import RunContext, StageSpec
 from stages.download.config import DownloadConfig, NetworkConfig
 from stages.download.faults import DownloadFault, classify
-from stages.download.fetch import FetchedSection, fetch_section, resolve_demo
-from stages.download.media import normalise, probe, probe_wav
+from stages.download.fetch import (
+    FILE_SCHEME,
+    FetchedSection,
+    fetch_section,
+    resolve_demo,
+    whole_source,
+)
+from stages.download.media import MediaInfo, judge_source, normalise, probe, probe_wav
 from stages.download.throttle import BreakerState, CircuitBreaker, backoff_delay, shared_limiter
 from stages.paths import DataRoot
 
@@ -139,13 +145,15 @@ def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot,
     work = Path(tempfile.mkdtemp(prefix=f".tmp-{clip.id}-", dir=root.raw))
     try:
         section = fetch_section(clip, dl, cfg.network, work)
+        source = probe(section.path)
+        judge_source(source, dl.min_side_px)
         with atomic_path(outputs["video"]) as video, atomic_path(outputs["audio"]) as audio:
             normalise(section.path, clip.start_s - section.start_s, clip.duration_s, dl.fps,
-                      dl.sample_rate, video, audio)
+                      dl.sample_rate, dl.max_height, video, audio)
             video_info = probe(video)
             got = video_info.video_duration_s or video_info.duration_s
             if got < clip.duration_s - 1.0 / dl.fps:
-                _judge_short(clip, section, got, cfg)
+                _judge_short(clip, section, source, got, cfg, work)
             checks = verify(video_info, probe_wav(audio), clip.duration_s, dl)
         provenance = {
             **section.provenance,
@@ -160,19 +168,35 @@ def _fetch_and_normalise(clip: Clip, cfg: DownloadSettings, root: DataRoot,
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _judge_short(clip: Clip, section: FetchedSection, got: float, cfg: DownloadSettings) -> None:
-    """A short clip means a truncated transfer (retry) unless the source itself is short."""
-    message = f"got {got:.3f} s of the {clip.duration_s:.3f} s asked for"
-    source_s = section.source_duration_s
-    if source_s is None:
-        # A direct link says nothing about its length, the media header does: one request, only
-        # for short clips, to tell a truncated transfer from a short source.
+def _judge_short(clip: Clip, section: FetchedSection, source: MediaInfo, got: float,
+                 cfg: DownloadSettings, work: Path) -> None:
+    """A short clip means a truncated transfer (retry) unless the source itself is short.
+
+    What the source decodes to decides, not the length its header declares: a header that
+    overstates it would otherwise make the clip `retry` on every run, forever.
+    """
+    declared_s = source.duration_s
+    source_s, measured = section.source_duration_s, "is said to be only"  # by the extractor
+    if clip.url.startswith(FILE_SCHEME):  # nothing was transferred: the decode is the truth
+        source_s = clip.start_s + got
+        measured = "decodes to only" if got > 0 else "decodes to at most"  # nothing after the start
+    elif source_s is None:
+        # A direct link's length is what its whole body decodes to: read once, only for short
+        # clips; if it does not come whole, only its header is left to judge by.
+        copy = whole_source(clip.url, cfg.network, work)
         try:
-            source_s = probe(clip.url, timeout_s=cfg.network.timeout_s).duration_s or None
+            info = probe(copy if copy is not None else clip.url, timeout_s=cfg.network.timeout_s)
         except DownloadFault:  # the header did not come either: judge it a network fault
-            source_s = None
+            info = None
+        if info is not None:
+            declared_s = info.duration_s
+            streams = [s for s in (info.video_duration_s, info.audio_duration_s) if s]
+            source_s = max(streams) if copy is not None and streams else declared_s or None
+            measured = "decodes to only" if copy is not None and streams else "declares only"
+    message = (f"got {got:.3f} s of the {clip.duration_s:.3f} s asked for; the source "
+               f"declares {declared_s:.3f} s")
     if source_s is not None and source_s < clip.end_s - 1.0 / cfg.download.fps:
-        raise DownloadFault(f"{message}: the source is only {source_s:.3f} s long",
+        raise DownloadFault(f"{message}: it {measured} {source_s:.3f} s",
                             Status.FAILED, ReasonCode.DURATION_MISMATCH)
     raise DownloadFault(f"{message}: the transfer was cut short", Status.RETRY,
                         ReasonCode.NETWORK_ERROR)
