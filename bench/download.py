@@ -64,7 +64,7 @@ def breakdown(base_url: str, scratch: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     section = fetch_section(clip, cfg.download, cfg.network, scratch)
     t1 = time.perf_counter()
-    normalise(section.path, clip.start_s - section.start_s, clip.duration_s, 30, 16_000,
+    normalise(section.path, clip.start_s - section.start_s, clip.duration_s, 30, 16_000, 720,
               scratch / "one.mp4", scratch / "one.wav")
     t2 = time.perf_counter()
     probe(scratch / "one.mp4")

@@ -81,7 +81,7 @@ def reencode_like_download(corpus: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in FACE_VARIANTS:
         source = corpus / f"{name}.mp4"
-        normalise(source, 0.0, probe(source).duration_s, cfg.fps, cfg.sample_rate,
+        normalise(source, 0.0, probe(source).duration_s, cfg.fps, cfg.sample_rate, cfg.max_height,
                   out / f"{name}.mp4", out / f"{name}.wav")
         shutil.copy(corpus / f"{name}.json", out / f"{name}.json")
     return out
