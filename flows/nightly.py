@@ -150,7 +150,9 @@ def _curate(params: NightlyParams, cfg: CradleConfig, root: DataRoot,
             fetching = ctx
             if params.demo:
                 segments = prepare_demo_corpus(root.demo, cfg.demo.seed, cfg.demo.train_size)
-                clips += read_audioset_csv(segments, url_template=DEMO_URL, id_prefix="demo")
+                clips += [clip for clip in read_audioset_csv(segments, url_template=DEMO_URL,
+                                                             id_prefix="demo")
+                          if cfg.demo.selects(clip.url)]
                 # The demo goes through the real download path: a loopback server for this run.
                 fetching = replace(ctx, demo_base_url=stack.enter_context(serve_corpus(root.demo)))
                 logger.info("demo corpus served at %s", fetching.demo_base_url)

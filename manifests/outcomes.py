@@ -49,6 +49,7 @@ class ReasonCode(StrEnum):
     NOT_A_VIDEO = "not_a_video"
     UNSUPPORTED_CODEC = "unsupported_codec"
     FRAME_TOO_SMALL = "frame_too_small"
+    CLIP_TOO_LONG = "clip_too_long"
     # audio
     SILENT = "silent"
     CLIPPING = "clipping"
@@ -100,6 +101,8 @@ _DESCRIPTIONS: dict[ReasonCode, str] = {
     ReasonCode.NOT_A_VIDEO: "The file is not a video: an image, a web page or other text.",
     ReasonCode.UNSUPPORTED_CODEC: "A stream is in a codec that ffmpeg cannot decode.",
     ReasonCode.FRAME_TOO_SMALL: "The video's frame is too small to show a face.",
+    ReasonCode.CLIP_TOO_LONG: ("The segment is longer than `download.max_duration_s`: it is "
+                               "rejected before anything is fetched."),
     ReasonCode.SILENT: "The audio is (nearly) silent.",
     ReasonCode.CLIPPING: "Too many audio samples are clipped.",
     ReasonCode.LOW_SNR: "The vocalisation is too weak against the background noise.",

@@ -53,6 +53,13 @@ class DemoConfig(ConfigSection):
     # videos in train and 3 each in val and test (demo/training.py), and keep `cradle run --demo`
     # within 3 minutes on 2 cores (rendering and curating cost ~6 s a clip).
     train_size: int = Field(default=12, ge=0)
+    # Curate only these corpus clips (names such as clean_cry, music): a quick look at a few,
+    # or a test that must fit a budget. Empty: every clip.
+    clips: tuple[str, ...] = ()
+
+    def selects(self, url: str) -> bool:
+        """Whether the clip served at demo URL `url` (`demo://<name>.mp4`) is curated."""
+        return not self.clips or url.rsplit("/", 1)[-1].removesuffix(".mp4") in self.clips
 
 
 class StorageConfig(ConfigSection):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 
 SILERO_RATE = 16_000  # the rate the model's 512-sample chunks are defined at
 CHUNK = 512
+# The flow runs a stage's batches in threads of one process. Silero's TorchScript model keeps
+# state between chunks and torch's thread count is global: two batches loading or running it at
+# once crashed the process (SIGSEGV, seen with one clip per batch). One at a time, then.
+_SILERO_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -47,16 +52,17 @@ def silero_speech(x: np.ndarray, sr: int, n_frames: int) -> np.ndarray:
 
     if sr != SILERO_RATE:
         raise ValueError(f"Silero VAD runs at {SILERO_RATE} Hz, got {sr}")
-    model = _silero()
-    # One thread: the model steps through 32 ms chunks, far too small to split, and a second
-    # thread only spins (measured: 40x slower with 2 threads on a busy 2-core machine).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            probs = model.audio_forward(torch.from_numpy(x.astype(np.float32)), sr)  # (1, C)
-    finally:
-        torch.set_num_threads(threads)
+    with _SILERO_LOCK:
+        model = _silero()
+        # One thread: the model steps through 32 ms chunks, far too small to split, and a second
+        # thread only spins (measured: 40x slower with 2 threads on a busy 2-core machine).
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                probs = model.audio_forward(torch.from_numpy(x.astype(np.float32)), sr)  # (1, C)
+        finally:
+            torch.set_num_threads(threads)
     probs = probs.numpy().reshape(-1)  # (C,)
     centres = (np.arange(len(probs)) + 0.5) * CHUNK / sr
     frames = (np.arange(n_frames) + 0.5) / FRAME_RATE

@@ -23,6 +23,10 @@ class DownloadConfig(ConfigSection):
     # can use (their crops are 128-256 px): such a source fails as `frame_too_small` at once
     # instead of being upscaled into a blur.
     min_side_px: int = Field(default=64, ge=1)
+    # A segment longer than this is rejected (`clip_too_long`) before anything is fetched. The
+    # audio stage holds a clip's spectrogram whole (about 5 MB per second of audio): at 2 minutes
+    # every stage stays under 1.5 GB (bench/memory.py). AudioSet segments are 10 s.
+    max_duration_s: float = Field(default=120.0, gt=0)
     # Fetch this much before and after the segment so the exact trim never starts mid-GOP
     # without the frames it needs; small, so a 10 s segment is not a whole video.
     pad_s: float = Field(default=2.0, ge=0)

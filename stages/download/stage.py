@@ -91,6 +91,10 @@ def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
                   breaker: CircuitBreaker) -> StageResult:
     """One clip, with bounded retries of transient faults; never raises for a per-clip fault."""
     net = cfg.network
+    if clip.duration_s > cfg.download.max_duration_s:
+        return StageResult.rejected(clip.id, ReasonCode.CLIP_TOO_LONG, {
+            "duration_s": round(clip.duration_s, 3),
+            "max_duration_s": cfg.download.max_duration_s})
     source_url = clip.url  # canonical: a demo clip's served URL has this run's port in it
     clip = resolve_demo(clip, cfg.demo_base_url)
     limiter = shared_limiter(net.requests_per_second)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -35,7 +36,17 @@ log = logging.getLogger(__name__)
 
 __all__ = ["STAGE", "FacesConfig", "FacesSettings", "build_track", "run", "summary"]
 
-_models: FaceModels | None = None  # one per worker process, loaded on its first clip
+# One set of graphs per worker process, loaded on its first clip, and per thread: a batch of one
+# clip runs in the flow's own thread, beside other such batches, and MediaPipe graphs shared by
+# two threads deadlocked in `reset` or crashed the process.
+_local = threading.local()
+
+
+def _models() -> FaceModels:
+    models: FaceModels | None = getattr(_local, "models", None)
+    if models is None:
+        models = _local.models = FaceModels()
+    return models
 
 
 def build_track(measures: FaceMeasures, judgement: Judgement) -> FaceTrack:
@@ -107,16 +118,13 @@ def summary(measures: FaceMeasures, judgement: Judgement) -> dict[str, Any]:
 
 def process_clip(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
     """Analyses one clip and writes its track; data problems come back as results."""
-    global _models
     files = root.clip(clip_id)
     video, out = files.raw_video, files.face_track
     if not video.is_file():
         return missing_input(clip_id, "raw video", video, root)
-    if _models is None:
-        _models = FaceModels()
     discard_leftovers(out.parent, video.stem)  # a killed earlier attempt's landmark spool
     try:
-        measures = analyse_video(video, cfg, _models, spool_dir=out.parent)
+        measures = analyse_video(video, cfg, _models(), spool_dir=out.parent)
     except UnreadableVideo as e:
         return StageResult(clip_id, Status.FAILED, ReasonCode.CORRUPT_MEDIA, {"error": repr(e)})
     judgement = judge(measures, cfg)

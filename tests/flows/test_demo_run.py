@@ -93,19 +93,39 @@ def test_infant_media_and_the_ledger_are_the_owners_alone(demo_home: Path) -> No
 def test_ledger_and_exports_hold_no_local_path_or_run_address(demo_home: Path) -> None:
     """Regression: full local paths landed in stage metrics, outputs and exports, and the demo
     server's loopback address (with its port) in every demo clip's provenance."""
-    import sqlite3
-
-    with sqlite3.connect(demo_home / "ledger.sqlite") as db:
-        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master "
-                                                 "WHERE type = 'table'")]
-        dump = "\n".join(str(row) for table in tables
-                         for row in db.execute(f"SELECT * FROM {table}"))
+    dump = _dump_sqlite(demo_home / "ledger.sqlite")
     parquets = sorted((demo_home / "runs").rglob("*.parquet"))
     assert parquets
     exports = "\n".join(pd.read_parquet(path).to_json() for path in parquets)
     for text, what in ((dump, "ledger"), (exports, "exports")):
         assert str(demo_home.parent) not in text, what
         assert "127.0.0.1" not in text, what
+
+
+@pytest.mark.slow
+def test_prefect_keeps_no_local_path_or_secret_of_the_run(demo_home: Path) -> None:
+    """What Prefect's database holds of a demo run (flow and task runs, their parameters,
+    logs, artifacts, events) names no local path, and no secret a run could carry."""
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    url = str(PREFECT_API_DATABASE_CONNECTION_URL.value())
+    assert url.startswith("sqlite"), url
+    dump = _dump_sqlite(Path(url.split("///", 1)[1]))
+    assert "cradle-nightly" in dump  # the demo run is in it
+    assert str(demo_home.parent) not in dump
+    for secret in ("proxy", "cookies", "password"):
+        assert f'"{secret}": "' not in dump.lower()
+
+
+def _dump_sqlite(path: Path) -> str:
+    """Every row of every table, as text."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master "
+                                                 "WHERE type = 'table'")]
+        return "\n".join(str(row) for table in tables
+                         for row in db.execute(f'SELECT * FROM "{table}"'))
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,10 @@ from manifests.testing import dummy_clip
 from stages.config import CradleConfig
 from stages.contract import RunContext, execute_batch
 from stages.faces.analysis import FaceMeasures
-from stages.faces.config import FacesConfig
+from stages.faces.config import FacesConfig, FacesMachine
 from stages.faces.pose import derive_template, load_template
 from stages.faces.segments import judge
-from stages.faces.stage import STAGE
+from stages.faces.stage import STAGE, FacesSettings, run
 from stages.paths import DataRoot
 
 
@@ -74,3 +75,26 @@ def test_reason_codes(demo_measures: dict[str, FaceMeasures], name: str, cfg: di
 
 def test_committed_template_matches_its_derivation() -> None:
     assert abs(derive_template() - load_template()).max() < 1e-3
+
+
+def test_one_clip_batches_in_threads_of_one_process_get_the_tracks_they_get_alone(
+        corpus: Path, tmp_path: Path) -> None:
+    """Regression: a batch of one clip runs in the flow's thread, and concurrent such batches
+    shared one set of MediaPipe graphs: the run hung in `reset` (or died of SIGSEGV)."""
+    root = DataRoot(tmp_path / "home").create()
+    clips = [dummy_clip(i) for i in range(4)]
+    for clip, name in zip(clips, ["clean_cry", "clean_laugh", "clean_cry", "no_face"],
+                          strict=True):
+        shutil.copy(corpus / f"{name}.mp4", root.clip(clip.id).raw_video)
+    cfg = FacesSettings(FacesConfig(), FacesMachine(workers=1))
+
+    def tracks() -> dict[str, bytes]:
+        return {p.name: FaceTrack.load(p).landmarks.tobytes() for p in root.faces.glob("*.npz")}
+
+    with ThreadPoolExecutor(4) as pool:
+        together = [r for batch in pool.map(lambda c: run([c], cfg, root), clips) for r in batch]
+    concurrent = tracks()
+    alone = [r for clip in clips for r in run([clip], cfg, root)]
+    assert [(r.status, r.reason) for r in together] == [(r.status, r.reason) for r in alone]
+    assert tracks() == concurrent
+    assert concurrent[f"{clips[0].id}.npz"] == concurrent[f"{clips[2].id}.npz"]

@@ -1,0 +1,146 @@
+"""SIGKILL at random points of a demo run, then re-runs: the end state is an uninterrupted run's.
+
+A few-clip subset of the demo (two that reach the shards, one rejected by audio, one by faces)
+runs as `cradle run --demo` in its own process group, one clip per batch so that every stage
+writes often. Each attempt is killed (the whole group, as the OOM killer or a lost machine
+would) a random fraction of a second after the ledger records a new result, so the kills land
+inside every stage and between them; the next attempt resumes. After the last, clean, re-run the
+shards' sha256s and every clip's verdicts equal those of an uninterrupted run, and nothing is
+left behind: no temporary file, work folder or `running` row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from manifests.ledger import Ledger
+from manifests.outcomes import PIPELINE_STAGES
+
+SUBSET = ("clean_cry", "clean_laugh", "music", "no_face")
+KILLS = 20
+ATTEMPT_TIMEOUT_S = 240.0  # one attempt, generous for 2 busy cores
+
+
+@pytest.fixture(scope="module")
+def prefect_api(prefect_server: None) -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url, "the Prefect test harness sets an API URL"
+    return str(url)
+
+
+def _env(home: Path, prefect_api: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRADLE_", "PREFECT_"))}
+    return {**env, "CRADLE_HOME": str(home), "CRADLE_DEMO__TRAIN_SIZE": "0",
+            "CRADLE_DEMO__CLIPS": json.dumps(SUBSET), "CRADLE_RUN__BATCH_SIZE": "1",
+            "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(home.parent / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GLOG_minloglevel": "2",
+            "PYTHONFAULTHANDLER": "1"}  # a crash of an attempt prints every thread
+
+
+def _start(home: Path, prefect_api: str) -> subprocess.Popen[bytes]:
+    """`cradle run --demo` in its own process group; its output goes to `attempts.log`."""
+    with open(home.parent / "attempts.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-c", "from flows.cli import app; app()",
+                                 "run", "--demo"], env=_env(home, prefect_api),
+                                cwd=home.parent, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _log_tail(home: Path) -> str:
+    return (home.parent / "attempts.log").read_text(errors="replace")[-3000:]
+
+
+def _results_recorded(home: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{home / 'ledger.sqlite'}?mode=ro", uri=True,
+                             timeout=5) as db:
+            return int(db.execute("SELECT count(*) FROM stage_results").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet, or being migrated
+        return 0
+
+
+def _home(tmp_path: Path, name: str, corpus: Path) -> Path:
+    home = tmp_path / name / "cradle-data"
+    shutil.copytree(corpus, home / "demo")
+    return home
+
+
+def _uninterrupted(home: Path, prefect_api: str) -> None:
+    assert _start(home, prefect_api).wait(timeout=ATTEMPT_TIMEOUT_S) == 0, _log_tail(home)
+
+
+def _killed_until_done(home: Path, prefect_api: str, rng: random.Random) -> int:
+    """Attempts killed after a new ledger result, until one completes; returns the kills."""
+    kills = 0
+    for _ in range(3 * KILLS):
+        before = _results_recorded(home)
+        attempt = _start(home, prefect_api)
+        deadline = time.monotonic() + ATTEMPT_TIMEOUT_S
+        while attempt.poll() is None and _results_recorded(home) == before:
+            assert time.monotonic() < deadline, f"an attempt made no progress: {_log_tail(home)}"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.0))
+        if attempt.poll() is None:
+            os.killpg(attempt.pid, signal.SIGKILL)
+            attempt.wait()
+            kills += 1
+            continue
+        assert attempt.wait() == 0, _log_tail(home)
+        return kills
+    raise AssertionError("the run never completed")
+
+
+def _shards(home: Path) -> list[tuple[str, str]]:
+    versions = sorted((home / "shards" / "demo").glob("v*/dataset.json"))
+    assert [v.parent.name for v in versions] == ["v0001"]  # no version from a killed run
+    card = json.loads(versions[0].read_text())
+    return [(shard["path"], shard["sha256"]) for shard in card["shards"]]
+
+
+def _verdicts(home: Path) -> dict[tuple[str, str], tuple[str, str | None]]:
+    ledger = Ledger(f"sqlite:///{home / 'ledger.sqlite'}")
+    try:
+        return {(stage, clip_id): (a.status.value, a.reason and a.reason.value)
+                for stage in PIPELINE_STAGES for clip_id, a in ledger.latest(stage).items()}
+    finally:
+        ledger.close()
+
+
+def _leftovers(home: Path) -> list[str]:
+    left = [str(p.relative_to(home)) for p in home.rglob(".tmp-*")]
+    with sqlite3.connect(home / "ledger.sqlite") as db:
+        left += [f"run {run_id} {status}" for run_id, status in db.execute(
+            "SELECT id, status FROM runs WHERE status = 'running'")]
+    return left
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_random_points_resumes_to_an_uninterrupted_runs_bytes(
+        tmp_path: Path, demo_corpus: Path, prefect_api: str) -> None:
+    reference = _home(tmp_path, "reference", demo_corpus)
+    _uninterrupted(reference, prefect_api)
+    rng = random.Random(20261202)
+    kills, chains = 0, []
+    while kills < KILLS:  # one chain of killed attempts per fresh data root, until enough kills
+        home = _home(tmp_path, f"killed-{len(chains)}", demo_corpus)
+        kills += _killed_until_done(home, prefect_api, rng)
+        chains.append(home)
+    for home in chains:
+        assert _shards(home) == _shards(reference)
+        assert _verdicts(home) == _verdicts(reference)
+        assert _leftovers(home) == []
+    assert len(_shards(reference)) >= 1
+    print(f"\n{kills} SIGKILLs in {len(chains)} chain(s); every re-run completed")
