@@ -1,4 +1,5 @@
-"""SIGKILL at random points of a demo run, then re-runs: the end state is an uninterrupted run's.
+"""SIGKILL at random points of a demo run, then re-runs, and two runs at once: the end state is
+an uninterrupted run's.
 
 A few-clip subset of the demo (two that reach the shards, one rejected by audio, one by faces)
 runs as `cradle run --demo` in its own process group, one clip per batch so that every stage
@@ -72,8 +73,8 @@ def _results_recorded(home: Path) -> int:
         return 0
 
 
-def _home(tmp_path: Path, name: str, corpus: Path) -> Path:
-    home = tmp_path / name / "cradle-data"
+def _home(folder: Path, name: str, corpus: Path) -> Path:
+    home = folder / name / "cradle-data"
     shutil.copytree(corpus, home / "demo")
     return home
 
@@ -127,11 +128,18 @@ def _leftovers(home: Path) -> list[str]:
     return left
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path,
+              prefect_api: str) -> Path:
+    """The data root of an uninterrupted run of the subset."""
+    home = _home(tmp_path_factory.mktemp("reference"), "reference", demo_corpus)
+    _uninterrupted(home, prefect_api)
+    return home
+
+
 @pytest.mark.slow
 def test_a_run_killed_at_random_points_resumes_to_an_uninterrupted_runs_bytes(
-        tmp_path: Path, demo_corpus: Path, prefect_api: str) -> None:
-    reference = _home(tmp_path, "reference", demo_corpus)
-    _uninterrupted(reference, prefect_api)
+        tmp_path: Path, demo_corpus: Path, prefect_api: str, reference: Path) -> None:
     rng = random.Random(20261202)
     kills, chains = 0, []
     while kills < KILLS:  # one chain of killed attempts per fresh data root, until enough kills
@@ -144,3 +152,17 @@ def test_a_run_killed_at_random_points_resumes_to_an_uninterrupted_runs_bytes(
         assert _leftovers(home) == []
     assert len(_shards(reference)) >= 1
     print(f"\n{kills} SIGKILLs in {len(chains)} chain(s); every re-run completed")
+
+
+@pytest.mark.slow
+def test_of_two_runs_started_together_on_one_data_root_the_second_is_refused(
+        tmp_path: Path, demo_corpus: Path, prefect_api: str, reference: Path) -> None:
+    home = _home(tmp_path, "twice", demo_corpus)
+    first, second = _start(home, prefect_api), _start(home, prefect_api)
+    codes = sorted(run.wait(timeout=ATTEMPT_TIMEOUT_S) for run in (first, second))
+    assert codes[0] == 0 and codes[1] != 0, _log_tail(home)
+    log = (home.parent / "attempts.log").read_text(errors="replace")
+    assert "another Cradle run is using this data root" in log, log[-3000:]
+    assert _shards(home) == _shards(reference)  # nothing lost: the first run did it all
+    assert _verdicts(home) == _verdicts(reference)
+    assert _leftovers(home) == []
