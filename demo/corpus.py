@@ -65,8 +65,8 @@ def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2,
     intact = _intact_clips(out_dir, old, seed) & {v.name for v in variants}
     if (old is not None and old.get("train_size") == train_size and len(intact) == len(variants)
             and _intact_extras(out_dir, old)):
-        log.info("demo corpus in %s is intact (seed %d, %d training clips); nothing to do",
-                 out_dir, seed, train_size)
+        log.info("demo corpus %s/ is intact (seed %d, %d training clips); nothing to do",
+                 out_dir.name, seed, train_size)
         return old
     started = time.perf_counter()
     _remove_dropped(out_dir, old, variants)
@@ -91,8 +91,8 @@ def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2,
     atomic_write_text(out_dir / SEGMENTS_NAME, segments_csv(seed, variants))
     index["files"] = {SEGMENTS_NAME: sha256_file(out_dir / SEGMENTS_NAME)}
     atomic_write_json(out_dir / INDEX_NAME, index)
-    log.info("demo corpus: %d clips rendered in %.1f s into %s", len(rendered),
-             time.perf_counter() - started, out_dir)
+    log.info("demo corpus: %d clips rendered in %.1f s into %s/", len(rendered),
+             time.perf_counter() - started, out_dir.name)
     return index
 
 

@@ -129,7 +129,8 @@ def serve_corpus(directory: Path, host: str = "127.0.0.1", port: int = 0) -> Ite
     thread.start()
     bound_port = server.server_address[1]
     url_host = f"[{host}]" if ":" in host else host
-    log.info("serving %s on http://%s:%d/", directory, url_host, bound_port)
+    # The folder's name only: logs reach Prefect's database, and must name no local path.
+    log.info("serving %s/ on http://%s:%d/", Path(directory).name, url_host, bound_port)
     try:
         yield f"http://{url_host}:{bound_port}/"
     finally:

@@ -51,7 +51,7 @@ def ensure_open_model(cfg: FittingConfig, root: DataRoot, clips: Sequence[Clip])
         return None
     summary = build_open_face_model(tracks, path)
     log.info("built the open face model from %d clips, %d frames: %s",
-             summary.clips, summary.frames, path)
+             summary.clips, summary.frames, root.relative_text(str(path)))
     return path
 
 

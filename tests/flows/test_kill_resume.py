@@ -166,3 +166,12 @@ def test_of_two_runs_started_together_on_one_data_root_the_second_is_refused(
     assert _shards(home) == _shards(reference)  # nothing lost: the first run did it all
     assert _verdicts(home) == _verdicts(reference)
     assert _leftovers(home) == []
+
+
+@pytest.mark.slow
+def test_a_runs_console_log_names_no_local_path(reference: Path) -> None:
+    """Regression: the demo corpus, its server and the open face model were logged with their
+    absolute paths, which Prefect also keeps in its database."""
+    log = (reference.parent / "attempts.log").read_text(errors="replace")
+    assert "Finished in state Completed()" in log
+    assert str(reference.parent) not in log.replace("\n", "").replace(" ", "")
