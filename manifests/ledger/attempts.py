@@ -17,7 +17,7 @@ from manifests.errors import LedgerError
 from manifests.ledger.reviews import Decision, decisions_answering
 from manifests.ledger.store import LedgerStore, utc
 from manifests.ledger.tables import ClipRow, StageResultRow
-from manifests.outcomes import ReasonCode, StageResult, Status
+from manifests.outcomes import PIPELINE_STAGES, ReasonCode, StageResult, Status
 
 
 @dataclass(frozen=True)
@@ -227,5 +227,20 @@ class AttemptQueries(LedgerStore):
         seen: dict[str, int] = {}
         for count in counts:
             seen[count.stage] = seen.get(count.stage, 0) + count.clips
-        counts += [StatusCount(s, "pending", None, total - n) for s, n in seen.items() if n < total]
-        return counts
+        waiting = {s: total - n for s, n in seen.items() if s not in PIPELINE_STAGES[1:]}
+        waiting |= self._eligible_untried()
+        return counts + [StatusCount(s, "pending", None, n) for s, n in waiting.items() if n > 0]
+
+    def _eligible_untried(self) -> dict[str, int]:
+        """Per pipeline stage after the first: clips that passed the stage before (reviews
+        counted) and have no attempt here. A clip that failed its download is not pending for
+        the audio stage: nothing will ever run it there."""
+        waiting: dict[str, int] = {}
+        before = self.latest(PIPELINE_STAGES[0])
+        for stage in PIPELINE_STAGES[1:]:
+            here = self.latest(stage)
+            if before:
+                waiting[stage] = sum(1 for clip_id, attempt in before.items()
+                                     if attempt.passed and clip_id not in here)
+            before = here
+        return waiting

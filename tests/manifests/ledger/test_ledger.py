@@ -100,7 +100,27 @@ def test_status_counts_follow_the_latest_attempt_and_count_pending(ledger: Ledge
                   started_at=NOW)
     ledger.record("audio", "1", "h", [StageResult.ok(clips[0].id)], started_at=NOW)
     counts = {(c.stage, c.status, c.reason): c.clips for c in ledger.status_counts()}
-    assert counts == {("audio", "ok", None): 2, ("audio", "pending", None): 2}
+    # Nothing recorded before audio: no clip is known to be waiting for it; two for faces.
+    assert counts == {("audio", "ok", None): 2, ("faces", "pending", None): 2}
+
+
+def test_pending_counts_only_clips_still_eligible_for_the_stage(ledger: Ledger) -> None:
+    """Regression: clips that failed their download showed as pending for audio, faces and
+    fitting, which will never run them; a reviewer's override makes a rejected clip eligible."""
+    clips = dummy_clips(5)
+    ledger.add_clips(clips)
+    ledger.record("sources", "1", "h", [StageResult.ok(c.id) for c in clips], started_at=NOW)
+    ledger.record("download", "1", "h", [
+        *(StageResult.ok(c.id) for c in clips[:3]),
+        StageResult(clips[3].id, Status.FAILED, ReasonCode.VIDEO_PRIVATE)], started_at=NOW)
+    ledger.record("audio", "1", "h", [StageResult.ok(clips[0].id), dummy_rejection(clips[1])],
+                  started_at=NOW)
+    pending = {c.stage: c.clips for c in ledger.status_counts() if c.status == "pending"}
+    assert pending == {"download": 1, "audio": 1, "faces": 1}
+    ledger.add_review(Review(clips[1].id, "audio", Decision.OVERRIDE, "ann1", 1,
+                             dummy_rejection(clips[1]).reason, "that is the infant"))
+    pending = {c.stage: c.clips for c in ledger.status_counts() if c.status == "pending"}
+    assert pending == {"download": 1, "audio": 1, "faces": 2}
 
 
 def test_reviews_are_append_only(ledger: Ledger) -> None:
