@@ -236,11 +236,12 @@ class AttemptQueries(LedgerStore):
         counted) and have no attempt here. A clip that failed its download is not pending for
         the audio stage: nothing will ever run it there."""
         waiting: dict[str, int] = {}
-        before = self.latest(PIPELINE_STAGES[0])
+        registered = self.latest(PIPELINE_STAGES[0])
+        # A clip in the ledger with no `sources` outcome (added directly) is registered.
+        passed = {c.id for c in self.clips()
+                  if c.id not in registered or registered[c.id].passed}
         for stage in PIPELINE_STAGES[1:]:
             here = self.latest(stage)
-            if before:
-                waiting[stage] = sum(1 for clip_id, attempt in before.items()
-                                     if attempt.passed and clip_id not in here)
-            before = here
+            waiting[stage] = len(passed - set(here))
+            passed = {clip_id for clip_id, attempt in here.items() if attempt.passed}
         return waiting

@@ -100,8 +100,10 @@ def test_status_counts_follow_the_latest_attempt_and_count_pending(ledger: Ledge
                   started_at=NOW)
     ledger.record("audio", "1", "h", [StageResult.ok(clips[0].id)], started_at=NOW)
     counts = {(c.stage, c.status, c.reason): c.clips for c in ledger.status_counts()}
-    # Nothing recorded before audio: no clip is known to be waiting for it; two for faces.
-    assert counts == {("audio", "ok", None): 2, ("faces", "pending", None): 2}
+    # Nothing downloaded: no clip is known to be waiting for audio; four for the download, and
+    # the two audio accepted for faces.
+    assert counts == {("audio", "ok", None): 2, ("download", "pending", None): 4,
+                      ("faces", "pending", None): 2}
 
 
 def test_pending_counts_only_clips_still_eligible_for_the_stage(ledger: Ledger) -> None:
