@@ -166,6 +166,15 @@ class AttemptQueries(LedgerStore):
             query = query.order_by(StageResultRow.stage, StageResultRow.attempt)
             return [Attempt.from_row(row) for row in session.scalars(query)]
 
+    def run_attempts(self, run_id: str) -> list[Attempt]:
+        """Every attempt one run recorded, in pipeline order, then by clip: its report's rows."""
+        with self.session() as session:
+            rows = session.scalars(select(StageResultRow).where(StageResultRow.run_id == run_id)
+                                   .order_by(StageResultRow.clip_id, StageResultRow.attempt))
+            attempts = [Attempt.from_row(row) for row in rows]
+        return sorted(attempts, key=lambda a: (
+            PIPELINE_STAGES.index(a.stage) if a.stage in PIPELINE_STAGES else 99, a.clip_id))
+
     def latest(self, stage: str, clip_ids: Sequence[str] | None = None) -> dict[str, Attempt]:
         """The newest attempt of `stage` per clip, for the clips named (or all), with the newest
         review decision that answers it."""
@@ -238,8 +247,10 @@ class AttemptQueries(LedgerStore):
         waiting: dict[str, int] = {}
         registered = self.latest(PIPELINE_STAGES[0])
         # A clip in the ledger with no `sources` outcome (added directly) is registered.
-        passed = {c.id for c in self.clips()
-                  if c.id not in registered or registered[c.id].passed}
+        with self.session() as session:
+            clip_ids = set(session.scalars(select(ClipRow.id)))
+        passed = {clip_id for clip_id in clip_ids
+                  if clip_id not in registered or registered[clip_id].passed}
         for stage in PIPELINE_STAGES[1:]:
             here = self.latest(stage)
             waiting[stage] = len(passed - set(here))
