@@ -6,6 +6,7 @@ clips never become thousands of tiny tasks.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from manifests.outcomes import StageResult
 from manifests.records import Clip
 from stages.contract import RunContext, StageSpec, execute_batch
 
+PROGRESS_EVERY_S = 10.0
 _TRANSIENT = (TransientLedgerError, ConnectionError, TimeoutError)
 
 
@@ -60,6 +62,7 @@ def run_stage(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext) -> dict[
     totals: Counter[str] = Counter()
     in_flight: list[tuple[int, PrefectFuture[list[StageResult]]]] = []
     halted = None
+    progress = Progress(stage.name, len(clips))
     for index, batch in enumerate(batches):
         halted = stage.halted(ctx) if stage.halted else None
         if halted is not None:
@@ -69,8 +72,10 @@ def run_stage(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext) -> dict[
         if stage.parallel_batches and len(in_flight) >= stage.parallel_batches:
             given, future = in_flight.pop(0)
             totals.update(count_outcomes(future.result(), given))
+            progress.advance(given)
     for given, future in in_flight:
         totals.update(count_outcomes(future.result(), given))
+        progress.advance(given)
     halted = halted or (stage.halted(ctx) if stage.halted else None)
     summary: dict[str, Any] = dict(totals)
     if halted is not None:
@@ -78,6 +83,27 @@ def run_stage(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext) -> dict[
                                  stage.name, halted)
         summary["halted"] = halted
     return summary
+
+
+class Progress:
+    """Clips done of a stage's total, with rate and ETA, in the flow's log (the terminal and
+    Prefect's UI), at most every `PROGRESS_EVERY_S` seconds and once at the end."""
+
+    def __init__(self, stage: str, total: int) -> None:
+        self.stage, self.total, self.done = stage, total, 0
+        self.started = self.shown = time.monotonic()
+
+    def advance(self, clips: int) -> None:
+        self.done += clips
+        now = time.monotonic()
+        if self.done < self.total and now - self.shown < PROGRESS_EVERY_S:
+            return
+        self.shown = now
+        rate = self.done / max(now - self.started, 1e-6)  # clips per second
+        eta = f", about {(self.total - self.done) / rate / 60:.0f} min left" if (
+            self.done < self.total) else ""
+        get_run_logger().info("%s: %d/%d clips, %.1f clips/min%s", self.stage, self.done,
+                              self.total, 60 * rate, eta)
 
 
 def count_outcomes(results: Sequence[StageResult], given: int) -> Counter[str]:

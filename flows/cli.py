@@ -14,16 +14,17 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from flows import run_cli
+from flows.console import config_or_exit, console, fail, ledger_or_exit
 from flows.datasets_cli import datasets
 from flows.model_cli import evaluate, sample, train
 from flows.review_cli import review
-from flows.runtime import restrict_file_modes
+from flows.runtime import quiet_third_party_logs, restrict_file_modes
 from manifests.errors import CradleError
-from manifests.ledger import Ledger, Review, StatusCount
+from manifests.ledger import Review, StatusCount
 from manifests.ledger.export import export_manifests
 from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
-from stages.config import CradleConfig, load_config
-from stages.exclusive import DataRootBusy, DataRootLock
+from stages.config import load_config
 from stages.paths import DataRoot
 
 app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D training data.",
@@ -32,20 +33,24 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 app.add_typer(datasets, name="datasets")
 app.add_typer(review, name="review")
+for command in (run_cli.run, run_cli.ingest, run_cli.curate, run_cli.retry_failed,
+                run_cli.serve):
+    app.command()(command)
+app.command("build-shards")(run_cli.build_shards)
 app.command()(train)
 app.command()(sample)
 app.command()(evaluate)
-console = Console()
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False
-         ) -> None:
+def main(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Debug logging, with Prefect's task states.")] = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
     # Alembic announces each migration plugin and httpx each Prefect API call at INFO.
     for chatty in ("alembic", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    quiet_third_party_logs(verbose)
     with contextlib.suppress(CradleError):  # a bad configuration is reported by the command
         restrict_file_modes(load_config())
 
@@ -53,16 +58,16 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 @app.command()
 def init() -> None:
     """Create the data root and the ledger (safe to repeat)."""
-    cfg = _config()
+    cfg = config_or_exit()
     root = DataRoot(cfg.home).create()
-    _ledger(cfg).close()
+    ledger_or_exit(cfg).close()
     console.print(f"Data root ready at [bold]{root.home.resolve()}[/]")
 
 
 @config_app.command("show")
 def config_show() -> None:
     """Print the effective configuration and each section's hash."""
-    cfg = _config()
+    cfg = config_or_exit()
     console.print(yaml.safe_dump(cfg.to_display(), sort_keys=False).rstrip())
     console.print("\n# section hashes (recorded with every stage result)")
     for name in cfg.sections():
@@ -72,8 +77,8 @@ def config_show() -> None:
 @app.command()
 def status() -> None:
     """Show how many clips stand where: per stage, by status and reason."""
-    cfg = _config()
-    ledger = _ledger(cfg)
+    cfg = config_or_exit()
+    ledger = ledger_or_exit(cfg)
     try:
         counts = ledger.status_counts()
         total = ledger.clip_count()
@@ -99,9 +104,9 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
 ) -> None:
     """Write parquet manifests (clips, stage results, rejections, reviews) for pandas and DuckDB."""
-    cfg = _config()
+    cfg = config_or_exit()
     root = DataRoot(cfg.home)
-    ledger = _ledger(cfg)
+    ledger = ledger_or_exit(cfg)
     try:
         run_id = None if all_runs else (run or ledger.latest_run_id())
         target = out or (root.run_dir(run_id) if run_id else root.home / "exports" / "all")
@@ -121,8 +126,8 @@ def purge(
     each deletion, so purged clips are not downloaded again."""
     from stages.download.retention import purge_raw_media
 
-    cfg = _config()
-    ledger = _ledger(cfg)
+    cfg = config_or_exit()
+    ledger = ledger_or_exit(cfg)
     try:
         purged = purge_raw_media(ledger, DataRoot(cfg.home), cfg.storage.raw_media,
                                  dry_run=dry_run)
@@ -136,45 +141,6 @@ def purge(
         console.print(f"  {item.clip_id}: {', '.join(item.files)}")
 
 
-@app.command()
-def run(
-    demo: Annotated[bool, typer.Option(help="Curate the offline demo corpus.")] = False,
-    source: Annotated[list[Path] | None, typer.Option(
-        help="An AudioSet segment CSV or a url,start,end,labels list (repeatable).")] = None,
-    dataset: Annotated[str | None, typer.Option(
-        help="Dataset for the shards; default: demo with --demo, else infant.")] = None,
-) -> None:
-    """Run the nightly Prefect flow once, now."""
-    cfg = _config()
-    if not demo and not source:
-        raise typer.BadParameter("name a --source list, or use --demo")
-    from flows.runtime import prepare_environment
-
-    root = DataRoot(cfg.home)
-    busy = DataRootLock.holder_message(root)
-    if busy is not None:
-        _fail(DataRootBusy(busy))
-    if source:  # bad rows are logged and skipped; no valid row at all stops here, in one line
-        from stages.sources.stage import collect
-
-        try:
-            collect(source, cfg.sources)
-        except CradleError as e:
-            _fail(e)
-    prepare_environment(root)
-    from flows.nightly import NightlyParams, nightly
-
-    try:
-        summary = nightly(NightlyParams(demo=demo, source_lists=source or [],
-                                        dataset=dataset or ("demo" if demo else "infant")))
-    except CradleError as e:  # e.g. another run took the data root in the meantime
-        _fail(e)
-    for stage, counts in summary.items():
-        done = ", ".join(f"{k} {v}" for k, v in counts.items() if v not in (None, 0))
-        console.print(f"{stage}: {done or 'nothing to do'}")
-    status()
-
-
 @app.command("demo-data")
 def demo_data(
     out: Annotated[Path | None, typer.Option(help="Corpus folder; default: <home>/demo.")] = None,
@@ -186,7 +152,7 @@ def demo_data(
     """Generate the offline demo corpus: clips with known right answers (safe to repeat)."""
     from demo import generate_corpus, write_contact_sheet
 
-    cfg = _config()
+    cfg = config_or_exit()
     target = out or DataRoot(cfg.home).demo
     index = generate_corpus(target, seed=cfg.demo.seed if seed is None else seed,
                             train_size=cfg.demo.train_size if train_size is None else train_size)
@@ -209,36 +175,13 @@ def demo_serve(
 
     from demo import serve_corpus
 
-    target = folder or DataRoot(_config().home).demo
+    target = folder or DataRoot(config_or_exit().home).demo
     if not (target / "segments.csv").is_file():
-        _fail(CradleError(f"no demo corpus in {target}: run `cradle demo-data` first"))
+        fail(CradleError(f"no demo corpus in {target}: run `cradle demo-data` first"))
     with serve_corpus(target, port=port) as base_url:
         console.print(f"Serving {target.resolve()} at [bold]{base_url}[/] (Ctrl-C stops)")
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-
-
-@app.command()
-def serve(
-    cron: Annotated[str, typer.Option(help="When to run, as cron (UTC).")] = "0 2 * * *",
-    demo: Annotated[bool, typer.Option(help="Curate the offline demo corpus.")] = False,
-    source: Annotated[list[Path] | None, typer.Option(
-        help="An AudioSet-format segment CSV (repeatable).")] = None,
-    port: Annotated[int, typer.Option(help="Port of the local Prefect server and UI.")] = 4200,
-) -> None:
-    """Serve the nightly flow on a schedule until interrupted (starts a local Prefect server)."""
-    cfg = _config()
-    if not demo and not source:
-        raise typer.BadParameter("name a --source list, or use --demo")
-    root = DataRoot(cfg.home)
-    from flows.runtime import prepare_environment
-
-    prepare_environment(root)
-    from flows.nightly import NightlyParams
-    from flows.schedule import serve_nightly
-
-    sources = [path.resolve() for path in source or []]
-    serve_nightly(cron, NightlyParams(demo=demo, source_lists=sources), root, port)
 
 
 @app.command("build-face-model")
@@ -251,9 +194,9 @@ def build_face_model(
     from model.face.open_model import OpenModelConfig, build_open_face_model
     from stages.fitting.stage import accepted_tracks
 
-    cfg = _config()
+    cfg = config_or_exit()
     root = DataRoot(cfg.home)
-    ledger = _ledger(cfg)
+    ledger = ledger_or_exit(cfg)
     try:
         tracks = accepted_tracks(ledger, root)
     finally:
@@ -263,27 +206,8 @@ def build_face_model(
         summary = build_open_face_model(
             tracks, target, OpenModelConfig(expression_components=components))
     except CradleError as e:
-        _fail(e)
+        fail(e)
     console.print(f"{target.resolve()}: {summary.clips} clips, {summary.frames} frames")
-
-
-def _config() -> CradleConfig:
-    try:
-        return load_config()
-    except CradleError as e:
-        _fail(e)
-
-
-def _ledger(cfg: CradleConfig) -> Ledger:
-    try:
-        return Ledger.open(cfg.ledger_url)
-    except CradleError as e:
-        _fail(e)
-
-
-def _fail(error: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/] {error}")
-    raise typer.Exit(2)
 
 
 def _stage_table(counts: list[StatusCount], total: int) -> Table:

@@ -23,3 +23,9 @@ class TransientLedgerError(LedgerError):
     Its own class so that retry policies (the flows' batch tasks) can tell it from a write that is
     simply wrong, which no retry will mend.
     """
+
+
+class RunStopped(CradleError):
+    """A run stopped early on purpose: every download failed the same way (no network, a bot
+    wall), so going on would only publish an empty dataset version. The ledger run ends `failed`.
+    """

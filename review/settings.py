@@ -35,6 +35,9 @@ class ReviewSettings(BaseSettings):
     login_window_s: int = Field(900, ge=1)
     # Trust X-Forwarded-Proto from a reverse proxy that terminates TLS in front of the server.
     behind_proxy: bool = False
+    # Where annotators reach the UI (e.g. https://review.lab.example behind a proxy): run
+    # reports link each rejected clip there. None: http://host:port.
+    public_url: str | None = None
 
     @field_validator("host")
     @classmethod
@@ -45,6 +48,10 @@ class ReviewSettings(BaseSettings):
             except ValueError as e:
                 raise ValueError(f"{host!r} is not an IP address (or 'localhost')") from e
         return host
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def on_loopback(self) -> bool:

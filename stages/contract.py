@@ -105,6 +105,12 @@ def guarded(stage: str, clip_id: str, work: Callable[[], T]) -> T | StageResult:
         return StageResult.from_exception(clip_id, e)
 
 
+def with_seconds(result: StageResult, seconds: float) -> StageResult:
+    """`result` with the clip's own processing time (`seconds`, a run metric shards leave out),
+    so a slow clip shows in the ledger even when its batch ran many at once."""
+    return replace(result, metrics={**result.metrics, "seconds": round(seconds, 3)})
+
+
 def missing_input(clip_id: str, role: str, path: Path, root: DataRoot) -> StageResult:
     """An earlier stage's output is gone: `retry`, the same in every stage.
 

@@ -120,7 +120,7 @@ def export_manifests(ledger: Ledger, out_dir: Path, run_id: str | None = None) -
              "reason_code": r.reason_code, "metrics_json": json.dumps(r.metrics, sort_keys=True),
              "outputs_json": json.dumps(r.outputs, sort_keys=True),
              "started_at": r.started_at, "finished_at": r.finished_at,
-             "seconds": (r.finished_at - r.started_at).total_seconds(),
+             "seconds": _clip_seconds(r),
              "worker": r.worker, "run_id": r.run_id}
             for r in result_rows
         ],
@@ -158,3 +158,11 @@ def export_manifests(ledger: Ledger, out_dir: Path, run_id: str | None = None) -
             pq.write_table(table, tmp)
         written[name] = destination
     return written
+
+
+def _clip_seconds(row: StageResultRow) -> float:
+    """The clip's own time when its stage measured it, else its batch's wall time."""
+    measured = (row.metrics or {}).get("seconds")
+    if isinstance(measured, int | float):
+        return float(measured)
+    return (row.finished_at - row.started_at).total_seconds()

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -25,7 +26,7 @@ from manifests.formats.facetrack import FaceTrack
 from manifests.formats.spool import discard_leftovers
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
-from stages.contract import StageSpec, WithMachine, guarded, missing_input
+from stages.contract import StageSpec, WithMachine, guarded, missing_input, with_seconds
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
 from stages.faces.config import FacesConfig, FacesMachine
 from stages.faces.segments import FRAME_REASONS, Judgement, judge
@@ -139,7 +140,9 @@ def process_clip(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
 
 def _guarded(clip_id: str, root: DataRoot, cfg: FacesConfig) -> StageResult:
     """One clip in a worker process (a module-level function, so that it pickles)."""
-    return guarded(STAGE.name, clip_id, partial(process_clip, clip_id, root, cfg))
+    started = time.perf_counter()
+    result = guarded(STAGE.name, clip_id, partial(process_clip, clip_id, root, cfg))
+    return with_seconds(result, time.perf_counter() - started)
 
 
 FacesSettings = WithMachine[FacesConfig, FacesMachine]  # the stage's `cfg`

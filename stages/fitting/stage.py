@@ -12,6 +12,7 @@ with no face at all). A missing track is `retry` / MISSING_INPUT, as in every st
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -29,7 +30,7 @@ from model.face.base import FaceModel
 from model.face.fit import FitInput, FitResult, fit_sequences
 from model.face.hdf5 import load_face_model
 from model.face.open_model import build_open_face_model
-from stages.contract import StageSpec, WithMachine, guarded, missing_input
+from stages.contract import StageSpec, WithMachine, guarded, missing_input, with_seconds
 from stages.fitting.config import FittingConfig, FittingMachine
 from stages.paths import DataRoot
 
@@ -140,12 +141,19 @@ def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: Fitti
             weights = np.repeat(track.good[start:end, None], track.landmarks.shape[1], axis=1)
             inputs.append(FitInput(track.landmarks[start:end], weights.astype(np.float32),
                                    clip.id))
+    started = time.perf_counter()
     fits = iter(fit_sequences(model, inputs, cfg.section.optimiser, cfg.machine.device))
+    # The clips are fitted together: each one's share of the time is its share of the frames.
+    fit_seconds = (time.perf_counter() - started) / max(sum(len(i.landmarks) for i in inputs), 1)
     results = {}
     for clip, track in batch:
         parts = [next(fits) for _ in track.segments]
-        results[clip.id] = guarded(STAGE.name, clip.id, partial(
+        judged = time.perf_counter()
+        result = guarded(STAGE.name, clip.id, partial(
             _judge, clip, track, parts, model.model_id, cfg.section, root))
+        frames = sum(len(part.residual_px) for part in parts)
+        results[clip.id] = with_seconds(result, fit_seconds * frames
+                                        + time.perf_counter() - judged)
     return results
 
 

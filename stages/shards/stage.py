@@ -44,6 +44,11 @@ class ShardRebuildError(CradleError):
     """A damaged shard was rebuilt but its bytes differ from the ones recorded: inputs changed."""
 
 
+class NothingToShard(CradleError):
+    """No clip has reached the shards yet and the dataset has no version: an empty first
+    version would only mislead (a trainer would find nothing in it)."""
+
+
 def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str, *,
                   fitting: FittingConfig | None = None,
                   ontology: Ontology | Path | None = None) -> DatasetCard:
@@ -64,6 +69,7 @@ def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str, 
         The card of the version that matches the ledger: its name, parent, shards and counts.
 
     Raises:
+        NothingToShard: no accepted sample and no earlier version.
         ShardRebuildError: a damaged shard cannot be rebuilt to its recorded bytes.
         LedgerError: the ledger cannot be written.
     """
@@ -73,6 +79,8 @@ def build_dataset(ledger: Ledger, root: DataRoot, cfg: ShardsConfig, name: str, 
     config_hash = cfg.settings_hash()
     known = card_versions(dataset_dir)
     parent = load_card(root.shards, f"{name}@{known[-1]}") if known else None
+    if not current and parent is None:
+        raise NothingToShard(f"no clip has passed every stage yet: {name} gets no empty version")
     members = _members(dataset_dir, parent) if parent else {}
     notes = card_notes(plan.samples, cfg, root, fitting, ontology)
     if (parent and parent.config_hash == config_hash and _same_samples(members, current)

@@ -84,6 +84,44 @@ def test_a_source_list_with_no_valid_row_stops_run_in_one_line_per_problem(
     assert not (isolated_home / "ledger.sqlite").exists()  # refused before anything started
 
 
+def test_dry_run_lists_what_would_be_selected_and_fetched_and_starts_nothing(
+        isolated_home: Path) -> None:
+    rows = "".join(f"http://example.com/{i}.mp4,0,3,Baby cry\n" for i in range(4))
+    Path("urls.csv").write_text("url,start,end,labels\n" + rows)
+    output = cradle("run", "--source", "urls.csv", "--limit", "3", "--dry-run")
+    assert "would select 3 clips; would fetch 3 (0 already downloaded)" in output
+    assert output.count("Baby cry") == 3
+    assert not (isolated_home / "ledger.sqlite").exists()  # nothing was started
+    assert not (isolated_home / "prefect").exists()
+
+
+def test_every_run_command_exists_with_the_options_the_readme_gives() -> None:
+    for command, options in {"run": ("--demo", "--source", "--limit", "--dry-run", "--json"),
+                             "ingest": ("--source", "--limit"), "curate": ("--limit",),
+                             "build-shards": ("--dataset",), "retry-failed": ("--dataset",),
+                             "serve": ("--cron",)}.items():
+        output = cradle(command, "--help")
+        assert all(option in output for option in options), (command, output)
+
+
+def test_native_library_noise_is_dropped_and_everything_else_reaches_the_terminal(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from flows.runtime import native_noise_filtered
+
+    with native_noise_filtered():
+        for line in ("W0000 00:00:1796232508.212012   30519 inference_feedback_manager.cc:114] "
+                     "Feedback manager requires a model with a single signature inference.",
+                     "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+                     "AttributeError: 'MessageFactory' object has no attribute 'GetPrototype'",
+                     "E0000 00:00:17.5 12 calculator_graph.cc:9] a real error",
+                     "faces: 2/8 clips"):
+            os.write(2, (line + "\n").encode())
+    assert capfd.readouterr().err.splitlines() == [
+        "E0000 00:00:17.5 12 calculator_graph.cc:9] a real error", "faces: 2/8 clips"]
+
+
 def test_status_on_an_empty_ledger_says_what_to_do(isolated_home: Path) -> None:
     assert "cradle run --demo" in cradle("status")
 

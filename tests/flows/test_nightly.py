@@ -20,7 +20,7 @@ from tests.stages.sources.test_stage import SEGMENTS
 
 def test_register_task_logic_runs_without_prefect(isolated_home: Path) -> None:
     from flows.ingest import register_sources
-    from flows.nightly import open_ledger
+    from flows.session import open_ledger
     from stages.contract import RunContext
     from stages.sources.stage import read_audioset_csv
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -84,3 +84,19 @@ def test_exports_show_review_outcomes_without_annotator_names(tmp_path: Path) ->
     assert not any("ann-secret-name" in path.read_bytes().decode("latin-1")
                    for path in written.values())
     ledger.close()
+
+
+def test_exported_seconds_are_each_clips_own_not_its_batchs(tmp_path: Path) -> None:
+    """Regression: every clip of a batch was exported with the batch's wall time."""
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.sqlite'}")
+    a, b = dummy_clips(2)
+    ledger.add_clips([a, b])
+    ledger.record("faces", "1", "h", [StageResult.ok(a.id, metrics={"seconds": 1.5}),
+                                      StageResult.ok(b.id, metrics={"seconds": 4.0})],
+                  started_at=NOW, finished_at=NOW + timedelta(seconds=30))
+    ledger.record("sources", "1", "h", [StageResult.ok(a.id)], started_at=NOW,
+                  finished_at=NOW + timedelta(seconds=2))
+    results = pd.read_parquet(export_manifests(ledger, tmp_path / "out")["stage_results"])
+    assert dict(zip(results["clip_id"] + "/" + results["stage"], results["seconds"],
+                    strict=True)) == {f"{a.id}/faces": 1.5, f"{b.id}/faces": 4.0,
+                                      f"{a.id}/sources": 2.0}

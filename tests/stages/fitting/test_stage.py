@@ -164,3 +164,15 @@ def test_the_open_model_is_built_from_the_tracks_the_ledger_accepted(setup, tmp_
         assert accepted_tracks(ledger, root) == sorted([tracks[clips[0].id], tracks[clips[2].id]])
     finally:
         ledger.close()
+
+
+def test_each_clip_of_a_batch_records_its_own_time(setup) -> None:
+    """Regression: every clip of a batch got the batch's wall time as its `seconds`."""
+    root, cfg, clips = setup
+    short = FaceTrack.load(root.clip(clips[0].id).face_track)
+    replace(short, segments=np.array([[0, 12]]), good=short.good).save(
+        root.clip(clips[0].id).face_track)
+    results = run(clips, cfg, root)
+    seconds = [r.metrics["seconds"] for r in results]
+    assert all(s > 0 for s in seconds)
+    assert seconds[0] < 0.5 * seconds[1]  # 12 frames fitted against 55
