@@ -1,0 +1,1 @@
+"""The container files (Dockerfiles, compose, prefect.yaml) agree with the project."""
