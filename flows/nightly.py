@@ -1,4 +1,5 @@
-"""The nightly flow: ingest, curate, build the shards, apply retention, report; in one run.
+"""The nightly flow: ingest, curate, build the shards, train and evaluate when the dataset has
+grown enough, apply retention, report; in one run.
 
 Wiring only: each task wraps one library call; stages themselves never import Prefect. The same
 steps run alone as the `ingest`, `curate` and `build-shards` flows.
@@ -16,6 +17,7 @@ from flows.ingest import take_in
 from flows.params import NightlyParams
 from flows.report import publish_report
 from flows.session import run_session
+from flows.training import nightly_training
 from manifests.ledger import Ledger
 from stages.contract import RunContext
 from stages.download.retention import purge_raw_media
@@ -43,6 +45,8 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
             ingested = take_in(session, params, stack)
         summary = ingested.summary | curate_clips(session, ingested.clips)
         summary["shards"] = build_shards(session.ctx, params.dataset)
+        if summary["shards"]["dataset"]:
+            summary |= nightly_training(session.ctx.cfg, params.dataset, params.demo)
         if session.ctx.cfg.storage.raw_media != "keep":
             summary["retention"] = apply_retention(session.ctx)
         publish_report(session, "nightly", summary)

@@ -32,6 +32,7 @@ from review.settings import load_settings
 
 COUNT_COLUMNS = ("ok", "rejected", "failed", "retry", "deferred", "skipped", "unscheduled")
 CURATION_STAGES = ("download", "audio", "faces", "fitting")
+HEADLINE = {"lve": "LVE", "dtw": "DTW", "pcc": "L-PCC", "ccc": "L-CCC"}  # metrics: name
 TOP_REASONS = 8
 MEASUREMENTS_SHOWN = 4
 
@@ -102,6 +103,9 @@ def build_report(session: Session, flow_name: str,
     if dataset:
         name, version = dataset.split("@")
         outputs["dataset_card"] = f"shards/{name}/{version}/dataset.json"
+    if "evaluation" in summary:
+        outputs["evaluation"] = summary["evaluation"]["report"]
+        outputs["metrics"] = summary["evaluation"]["metrics"]
     return RunReport(
         flow=flow_name, run_id=session.run_id, prefect_flow_run=str(flow_run.id),
         elapsed_s=round(time.monotonic() - session.started, 1), stages=summary,
@@ -143,6 +147,10 @@ def _next_steps(summary: dict[str, dict[str, Any]], anything_stopped: bool) -> l
     dataset = summary.get("shards", {}).get("dataset")
     if dataset:
         steps.append(f"cradle datasets show {dataset.split('@')[0]}")
+    model = summary.get("training", {}).get("run")
+    if model:
+        steps.append(f"cradle sample --checkpoint <data root>/{model} --audio FILE")
+    elif dataset:
         steps.append(f"cradle train --dataset {dataset.split('@')[0]}")
     return steps
 
@@ -164,6 +172,7 @@ def render_markdown(report: RunReport) -> str:
                   f"media) in {_duration(report.elapsed_s)}: {report.clips_per_minute:.1f} "
                   f"clips/min, {report.real_time_factor:.2f}x real time.", ""]
     lines += _dataset_lines(report.stages) + _breaker_lines(report.stages)
+    lines += model_markdown(report.stages).splitlines()
     if report.reasons:
         lines += ["## Why clips stopped in this run", ""]
         lines += [f"- **{r['reason'] or r['status']}** at {r['stage']} ({r['clips']} clips): "
@@ -175,6 +184,28 @@ def render_markdown(report: RunReport) -> str:
         lines.append("")
     if report.next_steps:
         lines += ["## Next", ""] + [f"- `{step}`" for step in report.next_steps] + [""]
+    return "\n".join(lines)
+
+
+def model_markdown(summary: dict[str, dict[str, Any]]) -> str:
+    """The model part of a report: the run, its losses and its headline metrics."""
+    lines = []
+    decision = summary.get("training decision")
+    if decision:
+        lines += [f"Training: {decision['why']}" + ("." if decision["train"] else
+                                                    "; no training this run."), ""]
+    training = summary.get("training")
+    if training and "error" in training:
+        lines += [f"Training failed: {training['error']}", ""]
+    elif training:
+        lines += [f"Model **{training['run']}**: step {training['step']}, loss "
+                  f"{training['loss']}, validation loss {training['val loss']}.", ""]
+    evaluation = summary.get("evaluation")
+    if evaluation:
+        lines += [f"Evaluation on {evaluation['dataset']} ({evaluation['windows']} test "
+                  "windows): " + ", ".join(f"{title} {evaluation[title]}"
+                                           for title in HEADLINE.values())
+                  + f"; every metric and baseline in `{evaluation['metrics']}`.", ""]
     return "\n".join(lines)
 
 

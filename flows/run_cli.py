@@ -8,11 +8,11 @@ minute of server start-up. Each run ends by printing its report and where it is 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import BaseModel
@@ -45,39 +45,31 @@ def run(demo: Demo = False, source: Sources = None, dataset: Dataset = None,
     if dry_run:
         _dry_run(cfg, nightly)
         return
-    from flows.nightly import nightly as flow
-
-    _start(cfg, flow, nightly, as_json)
+    _start(cfg, "flows.nightly:nightly", nightly, as_json)
 
 
 def ingest(demo: Demo = False, source: Sources = None, limit: Limit = None,
            as_json: Json = False) -> None:
     """Register the sources' clips and download them; curate nothing."""
     cfg, params = _sources(demo, source, limit)
-    from flows.ingest import ingest as flow
-
-    _start(cfg, flow, params, as_json)
+    _start(cfg, "flows.ingest:ingest", params, as_json)
 
 
 def curate(limit: Limit = None, as_json: Json = False) -> None:
     """Run audio, faces and fitting over every downloaded clip a stage still owes."""
-    from flows.curate import curate as flow
-
-    _start(config_or_exit(), flow, CurateParams(limit=limit), as_json)
+    _start(config_or_exit(), "flows.curate:curate", CurateParams(limit=limit), as_json)
 
 
 def build_shards(dataset: Dataset = None, as_json: Json = False) -> None:
     """Build (or confirm) the dataset version that matches the ledger now."""
-    from flows.curate import build_shards_flow as flow
-
-    _start(config_or_exit(), flow, ShardsParams(dataset=_dataset(dataset, False)), as_json)
+    _start(config_or_exit(), "flows.curate:build_shards_flow",
+           ShardsParams(dataset=_dataset(dataset, False)), as_json)
 
 
 def retry_failed(dataset: Dataset = None, as_json: Json = False) -> None:
     """Re-run exactly the clips whose latest outcome is `retry` (then rebuild the shards)."""
-    from flows.retry import retry_failed as flow
-
-    _start(config_or_exit(), flow, RetryParams(dataset=_dataset(dataset, False)), as_json)
+    _start(config_or_exit(), "flows.retry:retry_failed",
+           RetryParams(dataset=_dataset(dataset, False)), as_json)
 
 
 def serve(
@@ -145,9 +137,10 @@ def _dry_run(cfg: CradleConfig, params: NightlyParams) -> None:
         console.print(f"  ... and {len(fetch) - 50} more")
 
 
-def _start(cfg: CradleConfig, flow: Callable[[Any], dict[str, Any]], params: BaseModel,
-           as_json: bool) -> None:
-    """Runs `flow` once with `params` and prints its report; a refused or stopped run exits 2."""
+def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool) -> None:
+    """Runs the flow `module:name` once with `params` and prints its report; a refused or
+    stopped run exits 2. The flow is imported only once `prepare_environment` has pointed
+    Prefect at the data root: Prefect reads its settings when it is imported."""
     root = DataRoot(cfg.home)
     busy = DataRootLock.holder_message(root)
     if busy is not None:
@@ -155,6 +148,8 @@ def _start(cfg: CradleConfig, flow: Callable[[Any], dict[str, Any]], params: Bas
     from flows.runtime import native_noise_filtered, prepare_environment
 
     prepare_environment(root)
+    module, _, name = flow_name.partition(":")
+    flow = getattr(importlib.import_module(module), name)
     try:
         with native_noise_filtered():
             flow(params)

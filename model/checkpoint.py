@@ -46,6 +46,13 @@ def checkpoint_paths(run_dir: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
 
 
+def latest_step(run_dir: Path) -> int:
+    """The step of the run's newest checkpoint; 0 before the first."""
+    found = checkpoint_paths(run_dir)
+    match = _NAME.match(found[-1].name) if found else None
+    return int(match.group(1)) if match else 0
+
+
 def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any]) -> Path:
     path = Path(run_dir) / CHECKPOINTS / f"step-{step:07d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,27 @@ class StorageConfig(ConfigSection):
         return 0o027 if self.group_access else 0o077
 
 
+class TrainingConfig(ConfigSection):
+    """When the nightly run trains (then evaluates) a model on the dataset version it built."""
+
+    # False: the nightly run never trains (`cradle train` still does).
+    nightly: bool = True
+    # Train once a version has this many more samples, as a fraction, than the version the
+    # newest model of the preset used (0: every new version); a dataset with no model trains at
+    # its first version.
+    retrain_growth: float = Field(default=0.2, ge=0)
+    # model/presets/<name>.json; the demo corpus always trains the small, weight-free `demo`.
+    preset: str = "infant-diffusion"
+    steps: int | None = Field(default=None, ge=1)  # None: the preset's
+    # The demo's nightly training: short, so that `make run` ends within minutes
+    # (`cradle train --preset demo` runs the preset's own 1000 steps).
+    demo_steps: int = Field(default=200, ge=1)
+    # Bootstrap resamples of the evaluation's 95 % intervals, and whether it also trains the
+    # deterministic-regressor baseline (a second training run).
+    bootstrap: int = Field(default=200, ge=1)
+    regressor_baseline: bool = False
+
+
 class MachineConfig(ConfigSection):
     """How this machine runs the stages: workers, threads, devices, batch sizes.
 
@@ -109,6 +130,7 @@ class CradleConfig(BaseSettings):
     faces: FacesConfig = FacesConfig()
     fitting: FittingConfig = FittingConfig()
     shards: ShardsConfig = ShardsConfig()
+    training: TrainingConfig = TrainingConfig()
     machine: MachineConfig = MachineConfig()
     storage: StorageConfig = StorageConfig()
 

@@ -22,6 +22,7 @@ DEMO_SEED = 0  # the default `demo.seed`: tests see the corpus `make run` curate
 # Training clips in `demo_home`: with demo/training.py's split plan, 6 train videos (clean_cry
 # and clean_laugh among them), 2 val and 2 test, curated in about a minute on 2 cores.
 DEMO_HOME_TRAIN_SIZE = 8
+DEMO_HOME_TRAIN_STEPS = 20
 
 
 @pytest.fixture(scope="session")
@@ -75,6 +76,8 @@ def curate_demo(home: Path, work: Path) -> None:
         patch.chdir(work)
         patch.setenv("CRADLE_HOME", str(home))
         patch.setenv("CRADLE_DEMO__TRAIN_SIZE", str(DEMO_HOME_TRAIN_SIZE))
+        # The nightly run trains and evaluates a model on the new version: briefly, here.
+        patch.setenv("CRADLE_TRAINING__DEMO_STEPS", str(DEMO_HOME_TRAIN_STEPS))
         patch.setenv("PREFECT_HOME", str(work / "prefect"))
         result = CliRunner().invoke(app, ["run", "--demo"], catch_exceptions=False,
                                     terminal_width=120)

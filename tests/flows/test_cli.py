@@ -149,3 +149,23 @@ def test_export_writes_manifests_for_the_latest_run(populated: Ledger,
         f"SELECT reason_code, count(*) FROM '{run_dir / 'rejections.parquet'}' "
         "GROUP BY reason_code ORDER BY 1").fetchall()
     assert reasons == [("adult_speech", 1), ("silent", 1)]
+
+
+@pytest.mark.slow
+def test_a_run_command_keeps_prefects_state_under_the_data_root(tmp_path: Path) -> None:
+    """Regression: the run commands imported their flow, and so Prefect's settings, before
+    pointing Prefect at the data root; its database went to ~/.prefect."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRADLE_", "PREFECT_"))}
+    env |= {"HOME": str(tmp_path / "user"), "CRADLE_HOME": str(tmp_path / "data"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    done = subprocess.run([sys.executable, "-c", "from flows.cli import app; app()",
+                           "build-shards"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no clip has passed every stage yet" in done.stdout + done.stderr
+    assert list((tmp_path / "data" / "prefect").glob("*.db"))
+    assert not (tmp_path / "user" / ".prefect").exists()

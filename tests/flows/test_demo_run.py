@@ -15,7 +15,7 @@ from demo.variants import VARIANTS
 from flows.cli import app
 from manifests.ledger import Ledger
 from manifests.outcomes import PIPELINE_STAGES
-from tests.conftest import DEMO_HOME_TRAIN_SIZE, curate_demo
+from tests.conftest import DEMO_HOME_TRAIN_SIZE, DEMO_HOME_TRAIN_STEPS, curate_demo
 
 runner = CliRunner()
 
@@ -126,6 +126,39 @@ def test_prefect_keeps_no_local_path_or_secret_of_the_run(demo_home: Path) -> No
     assert parameters
     assert all(set(p) <= {"params"} and set(p.get("params", {})) <= set(NightlyParams.model_fields)
                for p in parameters), parameters
+
+
+@pytest.mark.slow
+def test_prefect_lists_the_demo_run_and_every_artifact_of_its_report(demo_home: Path) -> None:
+    """What a data engineer finds in Prefect's UI the morning after: the nightly run, its
+    summary (curation, the dataset version, the model trained and its evaluation), the table of
+    rejected clips and links to the exports, the dataset card and the evaluation report."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowFilter,
+        FlowFilterName,
+    )
+
+    report = json.loads(next((demo_home / "runs").glob("*/report.json")).read_text())
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(
+            any_=["cradle-nightly"])))
+        assert report["prefect_flow_run"] in {str(run.id) for run in runs}
+        artifacts = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[report["prefect_flow_run"]])))}
+    links = {f"cradle-nightly-link-{name}" for name in (
+        "clips", "stage-results", "rejections", "reviews", "report", "dataset-card",
+        "evaluation", "metrics")}
+    assert {"cradle-nightly-summary", "cradle-nightly-rejected-clips"} | links <= set(artifacts)
+    summary = artifacts["cradle-nightly-summary"].data
+    assert "Dataset: **demo@v0001** (new version)" in summary
+    assert f"step {DEMO_HOME_TRAIN_STEPS}" in summary and "Evaluation on demo@v0001" in summary
+    assert "music" in summary and "face_not_found" in summary  # reasons, in words
+    model = demo_home / report["stages"]["training"]["run"]
+    assert (model / "checkpoints").is_dir()
+    assert (demo_home / report["stages"]["evaluation"]["report"]).is_file()
 
 
 def _dump_sqlite(path: Path) -> str:

@@ -46,6 +46,7 @@ def _env(home: Path, prefect_api: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRADLE_", "PREFECT_"))}
     return {**env, "CRADLE_HOME": str(home), "CRADLE_DEMO__TRAIN_SIZE": "0",
             "CRADLE_DEMO__CLIPS": json.dumps(SUBSET), "CRADLE_RUN__BATCH_SIZE": "1",
+            "CRADLE_TRAINING__NIGHTLY": "false",  # curation is what is killed here
             "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(home.parent / "prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "GLOG_minloglevel": "2",
             "PYTHONFAULTHANDLER": "1"}  # a crash of an attempt prints every thread
