@@ -20,6 +20,7 @@ from rich.markdown import Markdown
 
 from flows.console import config_or_exit, console, fail, ledger_or_exit
 from flows.params import CurateParams, NightlyParams, RetryParams, ShardsParams, SourceParams
+from flows.runners import RunnerOptions, runner_options
 from manifests.errors import CradleError
 from stages.config import CradleConfig
 from stages.exclusive import DataRootBusy, DataRootLock
@@ -32,32 +33,46 @@ Sources = Annotated[list[Path] | None, typer.Option(
     "--source", help="An AudioSet segment CSV or a url,start,end,labels list (repeatable).")]
 Dataset = Annotated[str | None, typer.Option(
     help="Dataset for the shards; default: demo with --demo, else infant.")]
+Runner = Annotated[str, typer.Option(
+    help="Where batches run: threads (this process) or dask (prefect-dask's DaskTaskRunner).")]
+Address = Annotated[str | None, typer.Option(
+    help="A running Dask scheduler, tcp://HOST:8786; default: a local cluster.")]
+Workers = Annotated[int | None, typer.Option(
+    min=1, help="Worker processes of the local Dask cluster; default: one per core.")]
 
 
 def run(demo: Demo = False, source: Sources = None, dataset: Dataset = None,
         limit: Limit = None,
         dry_run: Annotated[bool, typer.Option(
             help="List what would be selected and fetched; start nothing.")] = False,
-        as_json: Json = False) -> None:
-    """Run the nightly loop once, now: ingest, curate, shards, retention, report."""
+        as_json: Json = False, runner: Runner = "threads", address: Address = None,
+        workers: Workers = None) -> None:
+    """Run the nightly loop once, now: ingest, curate, shards, a model when the dataset has
+    grown, retention, report."""
+    options = _runner(runner, address, workers)
     cfg, params = _sources(demo, source, limit)
     nightly = NightlyParams(**params.model_dump(), dataset=_dataset(dataset, demo))
     if dry_run:
         _dry_run(cfg, nightly)
         return
-    _start(cfg, "flows.nightly:nightly", nightly, as_json)
+    _start(cfg, "flows.nightly:nightly", nightly, as_json, options)
 
 
 def ingest(demo: Demo = False, source: Sources = None, limit: Limit = None,
-           as_json: Json = False) -> None:
+           as_json: Json = False, runner: Runner = "threads", address: Address = None,
+           workers: Workers = None) -> None:
     """Register the sources' clips and download them; curate nothing."""
+    options = _runner(runner, address, workers)
     cfg, params = _sources(demo, source, limit)
-    _start(cfg, "flows.ingest:ingest", params, as_json)
+    _start(cfg, "flows.ingest:ingest", params, as_json, options)
 
 
-def curate(limit: Limit = None, as_json: Json = False) -> None:
+def curate(limit: Limit = None, as_json: Json = False, runner: Runner = "threads",
+           address: Address = None, workers: Workers = None) -> None:
     """Run audio, faces and fitting over every downloaded clip a stage still owes."""
-    _start(config_or_exit(), "flows.curate:curate", CurateParams(limit=limit), as_json)
+    options = _runner(runner, address, workers)
+    _start(config_or_exit(), "flows.curate:curate", CurateParams(limit=limit), as_json,
+           options)
 
 
 def build_shards(dataset: Dataset = None, as_json: Json = False) -> None:
@@ -66,10 +81,12 @@ def build_shards(dataset: Dataset = None, as_json: Json = False) -> None:
            ShardsParams(dataset=_dataset(dataset, False)), as_json)
 
 
-def retry_failed(dataset: Dataset = None, as_json: Json = False) -> None:
+def retry_failed(dataset: Dataset = None, as_json: Json = False, runner: Runner = "threads",
+                 address: Address = None, workers: Workers = None) -> None:
     """Re-run exactly the clips whose latest outcome is `retry` (then rebuild the shards)."""
+    options = _runner(runner, address, workers)
     _start(config_or_exit(), "flows.retry:retry_failed",
-           RetryParams(dataset=_dataset(dataset, False)), as_json)
+           RetryParams(dataset=_dataset(dataset, False)), as_json, options)
 
 
 def serve(
@@ -105,6 +122,14 @@ def _sources(demo: bool, source: list[Path] | None, limit: int | None
     return cfg, SourceParams(demo=demo, source_lists=source or [], limit=limit)
 
 
+def _runner(runner: str, address: str | None, workers: int | None) -> RunnerOptions:
+    """The task runner's options, checked before anything starts."""
+    try:
+        return runner_options(runner, address, workers)
+    except CradleError as e:
+        fail(e)
+
+
 def _dataset(dataset: str | None, demo: bool) -> str:
     return dataset or ("demo" if demo else "infant")
 
@@ -137,7 +162,8 @@ def _dry_run(cfg: CradleConfig, params: NightlyParams) -> None:
         console.print(f"  ... and {len(fetch) - 50} more")
 
 
-def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool) -> None:
+def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool,
+           options: RunnerOptions | None = None) -> None:
     """Runs the flow `module:name` once with `params` and prints its report; a refused or
     stopped run exits 2. The flow is imported only once `prepare_environment` has pointed
     Prefect at the data root: Prefect reads its settings when it is imported."""
@@ -148,10 +174,14 @@ def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool) 
     from flows.runtime import native_noise_filtered, prepare_environment
 
     prepare_environment(root)
+    from flows.runners import on_runner, prefect_api
+
     module, _, name = flow_name.partition(":")
-    flow = getattr(importlib.import_module(module), name)
+    options = options or runner_options()
+    flow = on_runner(getattr(importlib.import_module(module), name), options)
     try:
-        with native_noise_filtered():
+        # A Dask run gets a real Prefect server that its workers share (none is given).
+        with native_noise_filtered(), prefect_api(options, root):
             flow(params)
     except CradleError as e:  # another run took the data root, every download failed, ...
         fail(e)

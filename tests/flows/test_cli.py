@@ -96,12 +96,22 @@ def test_dry_run_lists_what_would_be_selected_and_fetched_and_starts_nothing(
 
 
 def test_every_run_command_exists_with_the_options_the_readme_gives() -> None:
-    for command, options in {"run": ("--demo", "--source", "--limit", "--dry-run", "--json"),
-                             "ingest": ("--source", "--limit"), "curate": ("--limit",),
+    for command, options in {"run": ("--demo", "--source", "--limit", "--dry-run", "--json",
+                                     "--runner", "--address", "--workers"),
+                             "ingest": ("--source", "--limit", "--runner"),
+                             "curate": ("--limit", "--runner"),
                              "build-shards": ("--dataset",), "retry-failed": ("--dataset",),
                              "serve": ("--cron",)}.items():
         output = cradle(command, "--help")
         assert all(option in output for option in options), (command, output)
+
+
+def test_runner_options_that_do_not_go_together_stop_before_anything_starts(
+        isolated_home: Path) -> None:
+    result = runner.invoke(app, ["run", "--demo", "--runner", "threads", "--workers", "2"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "apply to the dask runner only" in result.output
+    assert not (isolated_home / "ledger.sqlite").exists()
 
 
 def test_native_library_noise_is_dropped_and_everything_else_reaches_the_terminal(
