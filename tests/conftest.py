@@ -58,13 +58,14 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path,
     work = tmp_path_factory.mktemp("demo-home")
     home = work / "cradle-data"
     shutil.copytree(demo_corpus, home / "demo")  # the failure variants are reused as they are
-    curate_demo(home, work)
+    curate_demo(home, work, train=True)
     return home
 
 
-def curate_demo(home: Path, work: Path) -> None:
+def curate_demo(home: Path, work: Path, train: bool = False) -> None:
     """`cradle run --demo` on `home` through the CLI, as `demo_home` builds it, with no
-    cradle.yaml or CRADLE_* leaking in; Prefect keeps its state under `work`."""
+    cradle.yaml or CRADLE_* leaking in; Prefect keeps its state under `work`. `train`: the
+    nightly run's short training and evaluation too (`demo_home` has them; others need not)."""
     from typer.testing import CliRunner
 
     from flows.cli import app
@@ -77,7 +78,9 @@ def curate_demo(home: Path, work: Path) -> None:
         patch.setenv("CRADLE_HOME", str(home))
         patch.setenv("CRADLE_DEMO__TRAIN_SIZE", str(DEMO_HOME_TRAIN_SIZE))
         # The nightly run trains and evaluates a model on the new version: briefly, here.
+        patch.setenv("CRADLE_TRAINING__NIGHTLY", "true" if train else "false")
         patch.setenv("CRADLE_TRAINING__DEMO_STEPS", str(DEMO_HOME_TRAIN_STEPS))
+        patch.setenv("CRADLE_TRAINING__BOOTSTRAP", "50")
         patch.setenv("PREFECT_HOME", str(work / "prefect"))
         result = CliRunner().invoke(app, ["run", "--demo"], catch_exceptions=False,
                                     terminal_width=120)

@@ -155,7 +155,9 @@ def test_prefect_lists_the_demo_run_and_every_artifact_of_its_report(demo_home: 
     summary = artifacts["cradle-nightly-summary"].data
     assert "Dataset: **demo@v0001** (new version)" in summary
     assert f"step {DEMO_HOME_TRAIN_STEPS}" in summary and "Evaluation on demo@v0001" in summary
-    assert "music" in summary and "face_not_found" in summary  # reasons, in words
+    assert report["reasons"] and all(  # the run's top reasons, in words
+        f"**{r['reason']}** at {r['stage']}" in summary and r["meaning"] in summary
+        for r in report["reasons"])
     model = demo_home / report["stages"]["training"]["run"]
     assert (model / "checkpoints").is_dir()
     assert (demo_home / report["stages"]["evaluation"]["report"]).is_file()
