@@ -9,11 +9,9 @@ same summary is saved as `runs/<run_id>/report.md` (and `report.json` for script
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from prefect.artifacts import (
@@ -235,8 +233,3 @@ def _breaker_lines(stages: dict[str, dict[str, Any]]) -> list[str]:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    """A saved `report.json`, for `cradle run --json` and scripts."""
-    return dict(json.loads(path.read_text()))

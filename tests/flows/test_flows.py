@@ -136,7 +136,7 @@ def test_one_fault_shared_by_every_download_is_named_and_anything_else_is_not(
     run = ledger.start_run("test")
 
     def record(*results: StageResult) -> None:
-        ledger.record("download", "1", "h", list(results), started_at=ledger_time(), run_id=run)
+        ledger.record("download", "1", "h", list(results), started_at=datetime.now(UTC), run_id=run)
 
     record(*(StageResult(c.id, Status.RETRY, ReasonCode.NETWORK_ERROR, {}) for c in clips))
     assert "network_error" in str(shared_environment_fault(ledger, clips, run, {"retry": 3}))
@@ -147,7 +147,3 @@ def test_one_fault_shared_by_every_download_is_named_and_anything_else_is_not(
     # Every video private is a verdict on the clips, not a broken network: the run goes on.
     assert shared_environment_fault(ledger, clips, run, {"failed": 3}) is None
     ledger.close()
-
-
-def ledger_time() -> datetime:
-    return datetime.now(UTC)
