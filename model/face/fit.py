@@ -247,11 +247,19 @@ class _Params:
 def _initial_latents(model: FaceModel, batch: _Batch, neutral: torch.Tensor, rot: torch.Tensor,
                      scale: torch.Tensor, shift: torch.Tensor, good: torch.Tensor,
                      cfg: FitConfig) -> torch.Tensor:
-    """Whitened latents (R, T, D) from the 3D landmarks moved into the model's frame."""
+    """Whitened latents (R, T, D) from the 3D landmarks moved into the model's frame.
+
+    The ridge follows each clip's own typical scale, so a clip starts where it would alone,
+    whatever other clips share the batch.
+    """
     inv = (batch.target3 - shift[..., None, :]) @ rot / scale.clamp_min(1e-9)[..., None, None]
     points = torch.where(batch.vis[..., None] > 0, inv, neutral)  # (R, T, M, 3)
-    typical = scale[good[..., 0].bool()].median() if good.any() else scale.new_tensor(1.0)
-    return model.initial_latents(points, float((cfg.sigma / typical) ** 2))  # (R, T, D)
+    latents = points.new_zeros(*points.shape[:2], model.dims.total)  # (R, T, D)
+    for rows in batch.onehot.T.bool():  # (R,) the rows of one clip
+        seen = scale[rows][good[rows][..., 0].bool()]
+        typical = seen.median() if len(seen) else scale.new_tensor(1.0)
+        latents[rows] = model.initial_latents(points[rows], float((cfg.sigma / typical) ** 2))
+    return latents
 
 
 @dataclass

@@ -29,10 +29,7 @@ class FittingConfig(ConfigSection):
 
 
 class FittingMachine(ConfigSection):
-    """Where and in what portions this machine fits: never changes a fit, so never hashed."""
+    """Where this machine fits: never changes a verdict, so never hashed."""
 
     # "auto": CUDA when present, else CPU; or a torch device name.
     device: str = "auto"
-    # Frames per fitting batch: bounds memory (≈ 20 kB per frame for 478 landmarks) while
-    # keeping a GPU busy; clips are never split across batches.
-    max_batch_frames: int = Field(default=50_000, ge=1)

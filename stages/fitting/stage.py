@@ -2,11 +2,13 @@
 
 Reads `faces/<clip>.npz`, fits identity and age per clip and expression and camera per frame
 (model/face/fit.py), writes `fits/<clip>.npz`. A track the faces stage rejected arrives here only
-through a reviewer's override; it is fitted on every frame with a face (`reviewed_view`). Clips of
-a batch are fitted together as one tensor problem, on the GPU when there is one
-(`machine.fitting`). Rejections: FIT_DIVERGED (the objective did not go down or went non-finite),
-FIT_HIGH_RESIDUAL (the model cannot explain the landmarks), FACE_NOT_FOUND (an overridden track
-with no face at all). A missing track is `retry` / MISSING_INPUT, as in every stage.
+through a reviewer's override; it is fitted on every frame with a face (`reviewed_view`). Each
+clip is its own tensor problem (all its segments together), on the GPU when there is one
+(`machine.fitting`): fitting clips together changed every fit's floats with the batch's shape, so
+a clip's latents depended on which clips shared its batch. Rejections: FIT_DIVERGED (the
+objective did not go down or went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the
+landmarks), FACE_NOT_FOUND (an overridden track with no face at all). A missing track is
+`retry` / MISSING_INPUT, as in every stage.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def run(clips: Sequence[Clip], cfg: FittingSettings, root: DataRoot) -> list[Sta
             results[clip.id] = track
         else:
             jobs.append((clip, track))
-    for batch in _batches(jobs, cfg.machine.max_batch_frames):
-        results.update(_fit_batch(model, batch, cfg, root))
+    for clip, track in jobs:
+        results[clip.id] = _fit_clip(model, clip, track, cfg, root)
     return [results[clip.id] for clip in clips]
 
 
@@ -118,43 +120,18 @@ def reviewed_view(track: FaceTrack) -> FaceTrack:
     return replace(track, good=present, segments=edges.reshape(-1, 2).astype(np.int64))
 
 
-def _batches(jobs: list[tuple[Clip, FaceTrack]],
-             limit: int) -> list[list[tuple[Clip, FaceTrack]]]:
-    batches: list[list[tuple[Clip, FaceTrack]]] = [[]]
-    frames = 0
-    for job in jobs:
-        size = int(np.diff(job[1].segments, axis=1).sum())
-        if batches[-1] and frames + size > limit:
-            batches.append([])
-            frames = 0
-        batches[-1].append(job)
-        frames += size
-    return [b for b in batches if b]
-
-
-def _fit_batch(model: FaceModel, batch: list[tuple[Clip, FaceTrack]], cfg: FittingSettings,
-               root: DataRoot) -> dict[str, StageResult]:
-    inputs = []
-    for clip, track in batch:
-        for start, end in track.segments:
-            # Bridged gaps inside a segment carry weight 0: the temporal term fills them in.
-            weights = np.repeat(track.good[start:end, None], track.landmarks.shape[1], axis=1)
-            inputs.append(FitInput(track.landmarks[start:end], weights.astype(np.float32),
-                                   clip.id))
+def _fit_clip(model: FaceModel, clip: Clip, track: FaceTrack, cfg: FittingSettings,
+              root: DataRoot) -> StageResult:
     started = time.perf_counter()
-    fits = iter(fit_sequences(model, inputs, cfg.section.optimiser, cfg.machine.device))
-    # The clips are fitted together: each one's share of the time is its share of the frames.
-    fit_seconds = (time.perf_counter() - started) / max(sum(len(i.landmarks) for i in inputs), 1)
-    results = {}
-    for clip, track in batch:
-        parts = [next(fits) for _ in track.segments]
-        judged = time.perf_counter()
-        result = guarded(STAGE.name, clip.id, partial(
-            _judge, clip, track, parts, model.model_id, cfg.section, root))
-        frames = sum(len(part.residual_px) for part in parts)
-        results[clip.id] = with_seconds(result, fit_seconds * frames
-                                        + time.perf_counter() - judged)
-    return results
+    inputs = []
+    for start, end in track.segments:
+        # Bridged gaps inside a segment carry weight 0: the temporal term fills them in.
+        weights = np.repeat(track.good[start:end, None], track.landmarks.shape[1], axis=1)
+        inputs.append(FitInput(track.landmarks[start:end], weights.astype(np.float32), clip.id))
+    parts = fit_sequences(model, inputs, cfg.section.optimiser, cfg.machine.device)
+    result = guarded(STAGE.name, clip.id, partial(
+        _judge, clip, track, parts, model.model_id, cfg.section, root))
+    return with_seconds(result, time.perf_counter() - started)
 
 
 def _judge(clip: Clip, track: FaceTrack, parts: list[FitResult], model_id: str,
@@ -210,4 +187,4 @@ def _assemble(track: FaceTrack, parts: list[FitResult], model_id: str,
                    loss_final=np.array([p.loss_final for p in parts]), iterations=iterations)
 
 
-STAGE = StageSpec("fitting", "1", run, section="fitting", machine="fitting")
+STAGE = StageSpec("fitting", "2", run, section="fitting", machine="fitting")

@@ -74,9 +74,9 @@ def test_display_masks_the_download_proxy_and_its_hash_ignores_network(isolated_
 
 
 def test_machine_settings_leave_the_fitting_hash_alone() -> None:
-    """A new machine (a GPU, bigger batches) must not re-fit every clip."""
+    """A new machine (a GPU, more workers) must not re-judge every clip."""
     plain = CradleConfig()
-    moved = CradleConfig(machine={"fitting": {"device": "cuda", "max_batch_frames": 10},
+    moved = CradleConfig(machine={"fitting": {"device": "cuda"},
                                   "faces": {"workers": 8}, "audio": {"torch_threads": 4}})
     assert [moved.section_hash(s) for s in ("audio", "faces", "fitting")] == [
         plain.section_hash(s) for s in ("audio", "faces", "fitting")]
