@@ -6,7 +6,6 @@ clips never become thousands of tiny tasks.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -16,13 +15,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.tasks import exponential_backoff
 
+from flows.progress import StageProgress
 from manifests.errors import TransientLedgerError
 from manifests.ledger import Ledger
 from manifests.outcomes import StageResult
 from manifests.records import Clip
 from stages.contract import RunContext, StageSpec, execute_batch
 
-PROGRESS_EVERY_S = 10.0
 _TRANSIENT = (TransientLedgerError, ConnectionError, TimeoutError)
 
 
@@ -62,13 +61,14 @@ def run_stage(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext) -> dict[
     totals: Counter[str] = Counter()
     in_flight: list[tuple[int, PrefectFuture[list[StageResult]]]] = []
     halted = None
-    progress = Progress(stage.name, len(clips))
+    progress = StageProgress(stage.name, len(clips))
+    tagged = stage_batch.with_options(tags={stage.device})  # cpu or gpu, for routing
     for index, batch in enumerate(batches):
         halted = stage.halted(ctx) if stage.halted else None
         if halted is not None:
             totals["unscheduled"] = sum(len(b) for b in batches[index:])
             break
-        in_flight.append((len(batch), stage_batch.submit(stage, index, batch, ctx)))
+        in_flight.append((len(batch), tagged.submit(stage, index, batch, ctx)))
         if stage.parallel_batches and len(in_flight) >= stage.parallel_batches:
             given, future = in_flight.pop(0)
             totals.update(count_outcomes(future.result(), given))
@@ -83,27 +83,6 @@ def run_stage(stage: StageSpec, clips: Sequence[Clip], ctx: RunContext) -> dict[
                                  stage.name, halted)
         summary["halted"] = halted
     return summary
-
-
-class Progress:
-    """Clips done of a stage's total, with rate and ETA, in the flow's log (the terminal and
-    Prefect's UI), at most every `PROGRESS_EVERY_S` seconds and once at the end."""
-
-    def __init__(self, stage: str, total: int) -> None:
-        self.stage, self.total, self.done = stage, total, 0
-        self.started = self.shown = time.monotonic()
-
-    def advance(self, clips: int) -> None:
-        self.done += clips
-        now = time.monotonic()
-        if self.done < self.total and now - self.shown < PROGRESS_EVERY_S:
-            return
-        self.shown = now
-        rate = self.done / max(now - self.started, 1e-6)  # clips per second
-        eta = f", about {(self.total - self.done) / rate / 60:.0f} min left" if (
-            self.done < self.total) else ""
-        get_run_logger().info("%s: %d/%d clips, %.1f clips/min%s", self.stage, self.done,
-                              self.total, 60 * rate, eta)
 
 
 def count_outcomes(results: Sequence[StageResult], given: int) -> Counter[str]:

@@ -174,6 +174,7 @@ def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool,
     from flows.runtime import native_noise_filtered, prepare_environment
 
     prepare_environment(root)
+    from flows.progress import live_bars
     from flows.runners import on_runner, prefect_api
 
     module, _, name = flow_name.partition(":")
@@ -181,7 +182,7 @@ def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool,
     flow = on_runner(getattr(importlib.import_module(module), name), options)
     try:
         # A Dask run gets a real Prefect server that its workers share (none is given).
-        with native_noise_filtered(), prefect_api(options, root):
+        with native_noise_filtered(), prefect_api(options, root), live_bars(console):
             flow(params)
     except CradleError as e:  # another run took the data root, every download failed, ...
         fail(e)

@@ -51,6 +51,9 @@ def prepare_environment(root: DataRoot) -> None:
     # Analytics off: no telemetry about infant data leaves the machine, and no intermittent
     # "database is locked" on the telemetry insert (measured with Prefect 3.8.8).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The client side of Prefect's telemetry (3.8 sends SDK events and prints a notice) obeys
+    # only the DO_NOT_TRACK convention.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # The first run in a fresh PREFECT_HOME migrates Prefect's database (~20 s here).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     # MediaPipe's C++ side prints a warning per graph it builds; keep errors only.

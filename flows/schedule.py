@@ -45,7 +45,7 @@ def local_prefect_server(root: DataRoot, port: int, startup_timeout_s: float = 1
     """Runs `prefect server start` on 127.0.0.1:`port` and yields its API URL; stops it after."""
     root.prefect_home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PREFECT_HOME": str(root.prefect_home.resolve()),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     env.pop("PREFECT_API_URL", None)
     log_path = root.prefect_home / "server.log"
     prefect_cli = Path(sys.executable).with_name("prefect")

@@ -59,6 +59,8 @@ class StageSpec:
     a `WithMachine`. `halted` may name a reason to schedule no further batch this run (download's
     breaker).
     `parallel_batches` bounds the batches in flight when the stage parallelises inside a batch.
+    `device` is what its batches mostly need, `cpu` or `gpu` (when there is one): the flows tag
+    their tasks with it, so a work pool or a concurrency limit can route them.
     """
 
     name: str
@@ -69,6 +71,7 @@ class StageSpec:
     machine: str | None = None
     halted: Callable[[RunContext], str | None] | None = None
     parallel_batches: int | None = None
+    device: str = "cpu"
 
     def config_hash(self, cfg: CradleConfig) -> str:
         return cfg.section_hash(self.section)

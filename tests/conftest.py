@@ -14,6 +14,7 @@ from tests.postgres import PostgresCluster, find_postgres_bin
 
 # Keep tests off the network and off the user's state, before any test imports Prefect.
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 os.environ["HF_HUB_OFFLINE"] = "1"
 

@@ -187,4 +187,4 @@ def _assemble(track: FaceTrack, parts: list[FitResult], model_id: str,
                    loss_final=np.array([p.loss_final for p in parts]), iterations=iterations)
 
 
-STAGE = StageSpec("fitting", "2", run, section="fitting", machine="fitting")
+STAGE = StageSpec("fitting", "2", run, section="fitting", machine="fitting", device="gpu")

@@ -174,7 +174,7 @@ def test_flow_runs_in_the_image_keep_cradles_privacy_settings(
     prepare_environment(DataRoot(tmp_path))
     monkeypatch.undo()
     env = dockerfile(kind).env
-    for name in ("PYANNOTE_METRICS_ENABLED", "PREFECT_SERVER_ANALYTICS_ENABLED",
+    for name in ("PYANNOTE_METRICS_ENABLED", "PREFECT_SERVER_ANALYTICS_ENABLED", "DO_NOT_TRACK",
                  "GLOG_minloglevel"):
         assert env.get(name) == prepared[name], name
 

@@ -91,9 +91,11 @@ def test_a_run_publishes_its_report_in_prefect_and_the_data_root(
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[report["prefect_flow_run"]])))
     by_key = {a.key: a for a in artifacts}
-    assert set(by_key) == {"cradle-ingest-summary", "cradle-ingest-rejected-clips"} | {
+    assert set(by_key) == {"cradle-ingest-summary", "cradle-ingest-rejected-clips",
+                           "cradle-ingest-progress-download"} | {
         f"cradle-ingest-link-{name}"
         for name in ("clips", "stage-results", "rejections", "reviews", "report")}
+    assert by_key["cradle-ingest-progress-download"].data == 100.0
     assert by_key["cradle-ingest-summary"].data == markdown
     assert "| download | 1 | 0 | 1 |" in markdown  # ok, rejected, failed
     assert "video_unavailable" in markdown
