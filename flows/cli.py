@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,6 @@ import typer
 import yaml
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.table import Table
 
 from flows import run_cli
 from flows.console import config_or_exit, console, fail, ledger_or_exit
@@ -20,10 +18,9 @@ from flows.datasets_cli import datasets
 from flows.model_cli import evaluate, sample, train
 from flows.review_cli import review
 from flows.runtime import quiet_third_party_logs, restrict_file_modes
+from flows.status_cli import status
 from manifests.errors import CradleError
-from manifests.ledger import Review, StatusCount
 from manifests.ledger.export import export_manifests
-from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
 from stages.config import load_config
 from stages.paths import DataRoot
 
@@ -37,6 +34,7 @@ for command in (run_cli.run, run_cli.ingest, run_cli.curate, run_cli.retry_faile
                 run_cli.serve):
     app.command()(command)
 app.command("build-shards")(run_cli.build_shards)
+app.command()(status)
 app.command()(train)
 app.command()(sample)
 app.command()(evaluate)
@@ -72,29 +70,6 @@ def config_show() -> None:
     console.print("\n# section hashes (recorded with every stage result)")
     for name in cfg.sections():
         console.print(f"# {name}: {cfg.section_hash(name)}")
-
-
-@app.command()
-def status() -> None:
-    """Show how many clips stand where: per stage, by status and reason."""
-    cfg = config_or_exit()
-    ledger = ledger_or_exit(cfg)
-    try:
-        counts = ledger.status_counts()
-        total = ledger.clip_count()
-        reviews = ledger.all_reviews()
-    finally:
-        ledger.close()
-    if total == 0:
-        console.print(f"The ledger at {ledger.safe_url} holds no clips yet. "
-                      "Run [bold]cradle run --demo[/] to curate the demo corpus.")
-        return
-    console.print(_stage_table(counts, total))
-    rejections = _reason_table(counts)
-    if rejections.row_count:
-        console.print(rejections)
-    if reviews:
-        console.print(_review_table(reviews))
 
 
 @app.command()
@@ -208,44 +183,3 @@ def build_face_model(
     except CradleError as e:
         fail(e)
     console.print(f"{target.resolve()}: {summary.clips} clips, {summary.frames} frames")
-
-
-def _stage_table(counts: list[StatusCount], total: int) -> Table:
-    columns = [s.value for s in Status] + ["pending"]
-    table = Table(title=f"Clips per stage ({total} clips in the ledger)")
-    table.add_column("stage")
-    for column in columns:
-        table.add_column(column, justify="right")
-    stages = sorted({c.stage for c in counts},
-                    key=lambda s: PIPELINE_STAGES.index(s) if s in PIPELINE_STAGES else 99)
-    for stage in stages:
-        per_status = {column: 0 for column in columns}
-        for count in counts:
-            if count.stage == stage:
-                per_status[count.status] += count.clips
-        table.add_row(stage, *(str(per_status[c]) for c in columns))
-    return table
-
-
-def _review_table(reviews: list[Review]) -> Table:
-    """Clips per stage by their newest review decision (`cradle review` records them)."""
-    newest = {(r.clip_id, r.stage): r.decision for r in reviews}  # oldest first: last wins
-    table = Table(title="Review outcomes (newest decision per clip)")
-    for column in ("stage", "decision", "clips", "effect on the next run"):
-        table.add_column(column, justify="right" if column == "clips" else "left")
-    tally = Counter((stage, decision) for (_, stage), decision in newest.items())
-    for (stage, decision), clips in sorted(tally.items(), key=lambda kv: (
-            PIPELINE_STAGES.index(kv[0][0]) if kv[0][0] in PIPELINE_STAGES else 99, kv[0][1])):
-        table.add_row(stage, decision.value, str(clips), decision.effect)
-    return table
-
-
-def _reason_table(counts: list[StatusCount]) -> Table:
-    table = Table(title="Why clips stopped (latest attempt)")
-    for column in ("stage", "status", "reason", "clips", "meaning"):
-        table.add_column(column, justify="right" if column == "clips" else "left")
-    for count in sorted(counts, key=lambda c: (c.stage, c.status, -c.clips)):
-        if count.reason:
-            table.add_row(count.stage, count.status, count.reason, str(count.clips),
-                          ReasonCode(count.reason).description)
-    return table

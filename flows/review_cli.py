@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
+from flows.status_cli import label_names
 from manifests.errors import CradleError
 from manifests.ledger import Ledger
 from stages.config import load_config
-from stages.sources.ontology import Ontology
 
 review = typer.Typer(help="The review UI: annotators confirm or override verdicts.",
                      no_args_is_help=True)
@@ -37,7 +37,7 @@ def serve(
         settings = load_settings(**overrides)
         cfg = load_config()
         ledger = Ledger.open(cfg.ledger_url)
-        names = Ontology.load(cfg.sources.ontology).names if cfg.sources.ontology else {}
+        names = label_names(cfg)
     except CradleError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,6 +147,29 @@ def test_status_table_counts_clips_per_stage_and_reason(populated: Ledger) -> No
     assert download == ["5", "0", "0", "0", "0"]
     assert audio == ["1", "2", "0", "0", "2"]
     assert "adult_speech" in output and "silent" in output
+
+
+def test_status_as_json_and_labels_by_name(populated: Ledger, shared: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripts read the same counts as JSON; labels are named through the configured ontology."""
+    monkeypatch.setenv("CRADLE_SOURCES__ONTOLOGY",
+                       str(shared / "fixtures" / "audioset" / "ontology.json"))
+    summary = json.loads(cradle("status", "--json"))
+    assert summary["clips"] == 5
+    assert summary["stages"]["download"] == {"ok": 5, "rejected": 0, "retry": 0, "failed": 0,
+                                             "pending": 0}
+    assert summary["stages"]["audio"]["pending"] == 2
+    assert {(r["reason"], r["clips"]) for r in summary["reasons"]} == {
+        ("adult_speech", 1), ("silent", 1)}
+    assert summary["labels"] == [{"label": "/t/dd00002", "name": "Baby cry, infant cry",
+                                  "clips": 5, "curated": 0}]
+    assert "Baby cry, infant cry" in cradle("status")
+
+
+def test_status_without_an_ontology_shows_mids_and_says_how_to_name_them(
+        populated: Ledger) -> None:
+    output = cradle("status")
+    assert "/t/dd00002" in output and "sources.ontology" in output
 
 
 def test_export_writes_manifests_for_the_latest_run(populated: Ledger,
