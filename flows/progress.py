@@ -33,6 +33,8 @@ from rich.progress import (
 
 PROGRESS_EVERY_S = 10.0
 _bars: Progress | None = None  # the terminal's live display while `live_bars` is open
+_adopted: dict[logging.Handler, Console] = {}  # log handler -> its own console, meanwhile
+_CONSOLE_HANDLERS = (PrefectConsoleHandler, RichHandler)  # Prefect's own; the `cradle` CLI's
 
 
 @contextmanager
@@ -61,10 +63,6 @@ def live_bars(console: Console) -> Iterator[None]:
             for handler, own in _adopted.items():
                 handler.console = own
             _adopted.clear()
-
-
-_adopted: dict[logging.Handler, Console] = {}  # handler -> its own console
-_CONSOLE_HANDLERS = (PrefectConsoleHandler, RichHandler)  # Prefect's own; the `cradle` CLI's
 
 
 def _adopt_console_handlers() -> None:
