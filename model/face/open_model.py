@@ -87,7 +87,7 @@ def build_open_face_model(tracks: Sequence[FaceTrack | Path], out: Path,
              {"mediapipe": np.arange(LANDMARKS), "lips": np.array(LIPS)})
     summary = OpenModelSummary(Path(out), len(ids), len(flat), dims,
                                float(exp_var.sum() / total) if total > 0 else 1.0)
-    log.info("built the open face model %s from %d clips, %d frames: %s", Path(out).name,
+    log.debug("built the open face model %s from %d clips, %d frames: %s", Path(out).name,
              len(ids), len(flat), dims)
     return summary
 
