@@ -119,7 +119,7 @@ class _Accumulator:
 
     def __init__(self, width: int, height: int, cfg: FacesConfig, landmarks: RowSpool) -> None:
         self.width, self.height, self.cfg = width, height, cfg
-        self.pose = PoseEstimator(width, height)
+        self.pose = PoseEstimator()
         self.landmarks = landmarks
         self.rows: dict[str, list] = {k: [] for k in (
             "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
