@@ -5,7 +5,7 @@ cannot tell how well the pose reads large angles. Here FaceMesh's own landmarks 
 give a 3D mesh (x, y in pixels, z on the x scale) and its tessellation gives the triangles; the
 photo is the texture. The mesh is rotated by a known yaw and pitch about the head's centre and
 painted back to front through a pinhole camera, so the far cheek hides behind the nose as it
-would. Tests and benches use it; the stage does not.
+would. Tests use it; the stage does not.
 """
 
 from __future__ import annotations
