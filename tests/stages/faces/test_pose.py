@@ -27,10 +27,13 @@ ANGLES = (0, 15, 30, 45, 60)
 STEP_DEG = 3  # per frame: a brisk head turn at 30 fps, slow enough for FaceMesh to track
 SIZE = 640
 
-# Where FaceMesh itself falls short on these renders (obama.jpg, measured), so that no choice of
-# template or solver reads the truth within 5°: past ~45° the landmarks it places on the turned
-# face keep a more frontal shape than the face has, more so with the nose towards the image's
-# left. The numbers are this estimator's readings; the first solvePnP estimator's are given too.
+# Where FaceMesh itself falls short on these renders (obama.jpg, measured): past ~30-45° the
+# landmarks it places on a turned face keep a more frontal shape than the face has (its 2D outline
+# and its depth alike, so no template or solver reads the truth from them), and more so with the
+# nose towards the image's left: the same render read mirrored gives 40.3° where it gave -36.3°.
+# No monotone correction could help: over this photo and its mirror image a 30° turn reads up to
+# 32.4° and a 45° one as little as 31.7°. The numbers are this estimator's readings; the first
+# (solvePnP) estimator's are given too.
 SHORT = {
     ("yaw", -30): "reads -24.4° (solvePnP: -23.0°)",
     ("yaw", -45): "reads -31.7° (solvePnP: -27.5°)",
