@@ -131,9 +131,6 @@ class PoseEstimator:
         rigid = np.asarray(model[list(RIGID)], np.float64)
         self._object = rigid - rigid.mean(0)  # (R, 3)
 
-    def reset(self) -> None:
-        """Nothing to forget: each frame is read on its own (kept for the stage's frame loop)."""
-
     def estimate(self, landmarks: np.ndarray) -> tuple[float, float, float]:
         """Returns (yaw, pitch, roll) in degrees for one face's (478, 3) pixel landmarks."""
         points = np.asarray(landmarks[list(RIGID), :3], np.float64)  # (R, 3)
