@@ -119,7 +119,7 @@ class _Accumulator:
 
     def __init__(self, width: int, height: int, cfg: FacesConfig, landmarks: RowSpool) -> None:
         self.width, self.height, self.cfg = width, height, cfg
-        self.pose = PoseEstimator(width, height)
+        self.pose = PoseEstimator()
         self.landmarks = landmarks
         self.rows: dict[str, list] = {k: [] for k in (
             "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
@@ -164,11 +164,10 @@ class _Accumulator:
         return cfg.hands_idle_every
 
     def _measure(self, frame: Frame, lm: np.ndarray | None) -> _Measured:
-        """The worker thread's part: everything that needs only this frame (pose in order)."""
+        """The worker thread's part: everything that needs only this frame."""
         thumb = thumbnail(frame.image)
         change, self._thumb = frame_change(self._thumb, thumb), thumb
         if lm is None:
-            self.pose.reset()
             return _Measured(_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, NO_COLOUR, change)
         yaw, pitch, roll = self.pose.estimate(lm)
         return _Measured(

@@ -1,10 +1,12 @@
-"""Head pose (yaw, pitch, roll) from FaceMesh landmarks with `cv2.solvePnP`.
+"""Head pose (yaw, pitch, roll): FaceMesh's 3D landmarks aligned to a 3D face template.
 
 The 3D template is Cradle's own: MediaPipe's x, y and relative depth z on frontal faces in photos
 that ship inside installed packages (scikit-image's astronaut, matplotlib's Grace Hopper), aligned,
 averaged and made left-right symmetric, so that yaw 0 means "symmetric to the camera". It is saved
 as `stages/faces/data/face_template.npy`; `derive_template()` rebuilds it, a test keeps the two
-equal.
+equal. MediaPipe's own canonical face model is not in its Python wheel (0.10.21 ships no
+face_geometry data); the template's depth agrees with it (nose tip 0.47 eye-corner distances in
+front of the outer eye corners, 0.50 in the canonical model).
 """
 
 from __future__ import annotations
@@ -110,38 +112,32 @@ def save_template(path: Path = TEMPLATE_PATH) -> Path:
 
 
 class PoseEstimator:
-    """Per-frame yaw, pitch and roll in degrees; reuses the last pose as the next initial guess.
+    """Per-frame yaw, pitch and roll in degrees: FaceMesh's 3D landmarks aligned to the template.
 
-    The camera is a pinhole with focal length max(width, height) (about a 53° field of view, a
-    phone's main camera) and the principal point at the image centre; yaw is positive when the
-    face turns towards the image's left, pitch positive when it looks down.
+    The rotation is the least-squares one (Kabsch) that takes the template's rigid landmarks onto
+    FaceMesh's x, y and z. Fitting only the image positions (`cv2.solvePnP`, Cradle's first
+    estimator) read strong turns small: FaceMesh pulls the 2D outline of a turned face towards a
+    frontal one, so a 45° turn read ~30° and a face pitched down 30° read ~12°, while its depth
+    channel keeps more of the turn (see `stages.faces.reference_views` and the tests on its
+    renders). The angles are relative to the line of sight, as FaceMesh's landmarks are, which
+    is what decides how much of the face hides itself.
+
+    Yaw is positive when the nose points towards the image's right (the person turns to their
+    left), pitch positive when the face looks down.
     """
 
-    def __init__(self, width: int, height: int, template: np.ndarray | None = None) -> None:
+    def __init__(self, template: np.ndarray | None = None) -> None:
         model = load_template() if template is None else template
-        self._object = np.ascontiguousarray(model[list(RIGID)], dtype=np.float64)
-        f = float(max(width, height))
-        self._camera = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]], np.float64)
-        self._guess: tuple[np.ndarray, np.ndarray] | None = None
-
-    def reset(self) -> None:
-        """Forgets the last pose (after a frame without a face)."""
-        self._guess = None
+        rigid = np.asarray(model[list(RIGID)], np.float64)
+        self._object = rigid - rigid.mean(0)  # (R, 3)
 
     def estimate(self, landmarks: np.ndarray) -> tuple[float, float, float]:
-        """Returns (yaw, pitch, roll) in degrees for one face's (478, 2+) pixel landmarks."""
-        image = np.ascontiguousarray(landmarks[list(RIGID), :2], dtype=np.float64)
-        if self._guess is None:
-            ok, rvec, tvec = cv2.solvePnP(self._object, image, self._camera, None,
-                                          flags=cv2.SOLVEPNP_SQPNP)
-        else:
-            rvec, tvec = (v.copy() for v in self._guess)
-            ok, rvec, tvec = cv2.solvePnP(self._object, image, self._camera, None, rvec, tvec,
-                                          useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
-        if not ok:
-            self._guess = None
+        """Returns (yaw, pitch, roll) in degrees for one face's (478, 3) pixel landmarks."""
+        points = np.asarray(landmarks[list(RIGID), :3], np.float64)  # (R, 3)
+        if not np.isfinite(points).all():
             return float("nan"), float("nan"), float("nan")
-        self._guess = (rvec, tvec)
-        rotation, _ = cv2.Rodrigues(rvec)
+        u, _, vt = np.linalg.svd((points - points.mean(0)).T @ self._object)
+        d = np.sign(np.linalg.det(u @ vt))
+        rotation = u @ np.diag([1.0, 1.0, d]) @ vt  # points ~ template @ rotation.T
         pitch, yaw, roll = cv2.RQDecomp3x3(rotation)[0]
         return float(-yaw), float(pitch), float(roll)

@@ -162,4 +162,5 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 
 
 # Version 2: fresh tracking per clip, verdicts from good segments, hands' silhouettes, cuts.
-STAGE = StageSpec("faces", "2", run, section="faces", machine="faces")
+# Version 3: head pose from FaceMesh's 3D landmarks (strong turns no longer read small).
+STAGE = StageSpec("faces", "3", run, section="faces", machine="faces")
