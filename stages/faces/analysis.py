@@ -218,7 +218,9 @@ class _Accumulator:
             self._submitted = None
         r = self.rows
         present = np.asarray(r["present"], bool)
-        hand = spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2)  # (T, 3)
+        lip_ab = np.asarray(r["lip_ab"], np.float32).reshape(-1, 2)
+        hand = spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2,
+                      colour=lip_ab)  # (T, 3)
         hand[~present] = np.nan
         return FaceMeasures(
             fps=fps, width=self.width, height=self.height,
@@ -233,7 +235,7 @@ class _Accumulator:
             roll_deg=np.asarray(r["roll"], np.float32),
             mouth=MouthEvidence(
                 contrast=np.asarray(r["contrast"], np.float32),
-                lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
+                lip_ab=lip_ab,
                 foreign=np.asarray(r["foreign"], np.float32),
                 skinlike=np.asarray(r["skinlike"], np.float32),
                 hand=hand[:, 0], inside=hand[:, 2]),
