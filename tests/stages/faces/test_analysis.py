@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from mediapipe.framework.formats import landmark_pb2
 
-from stages.faces.analysis import FaceMeasures
+from manifests.facemesh import LANDMARKS
+from manifests.formats.spool import RowSpool
+from stages.faces.analysis import FaceMeasures, _Accumulator
 from stages.faces.config import FacesConfig
 from stages.faces.models import _points
-from stages.faces.occlusion import MouthEvidence
+from stages.faces.occlusion import LOST_REDNESS, MouthEvidence
 from stages.faces.rivals import rival_faces
 
 
@@ -49,3 +53,16 @@ def test_rival_seen_for_a_third_of_the_clip_is_not_ambiguous() -> None:
     rivals, ambiguous = rival_faces(_measures(300, detections), FacesConfig())
     assert not ambiguous
     assert (rivals[200:] == 1).all() and (rivals[:200] == 0).all()
+
+
+def test_pale_lips_that_lose_their_colour_bring_hands_back_at_once(tmp_path: Path) -> None:
+    """Lips too pale for the colour cues left Hands at every 10th frame, so a hand over them was
+    first seen up to 10 frames late (issue #14: a cheek hand over a real pale mouth went unseen
+    for 2 frames of 8). A fall of `LOST_REDNESS` below their redness so far is a hand's skin."""
+    cfg = FacesConfig()
+    spool = RowSpool(tmp_path, (LANDMARKS, 3))
+    with _Accumulator(640, 480, cfg, spool) as acc:
+        acc.rows["contrast"] = [1.5] * 100  # pale lips: 1.5 a* units above the cheeks
+        assert acc._hands_every(100, 0.0, 1.0) == cfg.hands_blind_every
+        assert acc._hands_every(100, 0.0, 1.5 - LOST_REDNESS) == cfg.hands_every
+    spool.discard()
