@@ -33,6 +33,9 @@ EDGE_ON_WIDTH = 0.3
 # Two runs whose mouth covers differ by this much disagree: the frames between them are judged
 # by colour (see `spread`).
 _DISAGREE = 0.25
+# ...and are told apart by colour where their lips differ by this much in (a*, b*): a hand's skin
+# over lips moved them 10-25 units, clear lips move 1-2.5 from frame to frame.
+_APART = 4.0
 _CANVAS_PX = 96.0  # the long side of the face box each cover is rasterised at
 
 
@@ -150,6 +153,9 @@ def spread(runs: dict[int, HandCover], frames: int, reach: int,
         # still reaches only `reach` frames (beyond it, nothing was seen).
         between = (at[before] < idx) & (idx < at[after])
         between &= np.abs(values[before, 0] - values[after, 0]) >= _DISAGREE
+        # Only where the two runs' lips differ in colour can colour place the change.
+        with np.errstate(invalid="ignore"):
+            between &= np.linalg.norm(colour[at[before]] - colour[at[after]], axis=1) >= _APART
         with np.errstate(invalid="ignore"):
             to_before = np.linalg.norm(colour - colour[at[before]], axis=1)  # (T,)
             to_after = np.linalg.norm(colour - colour[at[after]], axis=1)
