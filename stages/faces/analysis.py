@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import numpy as np
 from manifests.facemesh import EYE_CORNERS, LANDMARKS
 from manifests.formats.spool import RowSpool
 from stages.faces.config import FacesConfig
-from stages.faces.hands import NO_HAND, HandCover, hand_cover, spread
+from stages.faces.hands import DISAGREE, NO_HAND, HandCover, hand_cover, spread
 from stages.faces.models import FaceModels
 from stages.faces.motion import frame_change, thumbnail
 from stages.faces.occlusion import (
@@ -51,6 +52,10 @@ _READ_AHEAD_SLACK = 6  # decoded frames queued beyond the pre-pass's burst (2.7 
 # 30 fps) however the colour looks: Hands misses a hand over a mouth now and then, and a rare
 # rate after one miss lost the hand for the rest of the cover.
 _HAND_LINGER = 30
+# Where two Hands runs disagree about whether half the lips are covered, Hands also runs on the
+# frames between them (bisecting), while they are still held: a cover starts and ends on its
+# own frame, not on the run up to 5 frames away (3-4 frames of each cover's ends were wrong).
+_HALF = 0.5
 
 
 @dataclass
@@ -128,6 +133,9 @@ class _Accumulator:
         self.hand_runs: dict[int, HandCover] = {}
         self.hand_seen_at = -(10**9)  # frame index of the last Hands run that saw a hand
         self.hands_at = -(10**9)  # frame index of the last Hands run
+        # The last frames with a face (row, frame, landmarks), for runs between two runs.
+        self._recent: deque[tuple[int, Frame, np.ndarray]] = deque(maxlen=cfg.hands_blind_every)
+        self._last_run: int | None = None  # row of the last scheduled Hands run
         self._thumb: np.ndarray | None = None  # the previous frame's (worker thread only)
         self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="face-measures")
@@ -207,14 +215,38 @@ class _Accumulator:
         r["skinlike"].append(m.colour.skinlike)
         if lm is None:
             return
+        self._recent.append((row, frame, lm))
         # Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence of a cover.
         every = self._hands_every(frame.index, m.colour.foreign, m.colour.contrast)
         if frame.index - self.hands_at >= every:
             hands = models.hands_near(frame.image, lm)
             self.hand_runs[row] = hand_cover(lm, hands) if hands else NO_HAND
+            self._bisect(models, row)
             if hands:
                 self.hand_seen_at = frame.index
             self.hands_at = frame.index
+
+    def _bisect(self, models: FaceModels, row: int) -> None:
+        """Runs Hands between the run on `row` and the one before it where they disagree about
+        half the lips, halving the gap until the change lies between two adjacent frames."""
+        runs, previous, self._last_run = self.hand_runs, self._last_run, row
+        if previous is None:
+            return
+        lo, hi = previous, row
+        before, after = runs[lo].mouth, runs[hi].mouth
+        if abs(after - before) < DISAGREE or (min(before, after) >= _HALF) \
+                or (max(before, after) < _HALF):
+            return
+        held = {r: (f, lm) for r, f, lm in self._recent}
+        while hi - lo > 1 and (lo + hi) // 2 in held:
+            mid = (lo + hi) // 2
+            frame, lm = held[mid]
+            hands = models.hands_near(frame.image, lm)
+            runs[mid] = cover = hand_cover(lm, hands) if hands else NO_HAND
+            if abs(cover.mouth - before) <= abs(cover.mouth - after):
+                lo = mid
+            else:
+                hi = mid
 
     def finish(self, models: FaceModels, fps: float,
                detections: dict[int, np.ndarray]) -> FaceMeasures:

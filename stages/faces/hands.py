@@ -32,7 +32,7 @@ _MIDDLE_KNUCKLE = 9
 EDGE_ON_WIDTH = 0.3
 # Two runs whose mouth covers differ by this much disagree: the frames between them are judged
 # by colour (see `spread`).
-_DISAGREE = 0.25
+DISAGREE = 0.25
 # ...and are told apart by colour where their lips differ by this much in (a*, b*): a hand's skin
 # over lips moved them 10-25 units, clear lips move 1-2.5 from frame to frame.
 _APART = 4.0
@@ -152,7 +152,7 @@ def spread(runs: dict[int, HandCover], frames: int, reach: int,
         # Between two runs that disagree about the mouth, the run nearer in colour; its reading
         # still reaches only `reach` frames (beyond it, nothing was seen).
         between = (at[before] < idx) & (idx < at[after])
-        between &= np.abs(values[before, 0] - values[after, 0]) >= _DISAGREE
+        between &= np.abs(values[before, 0] - values[after, 0]) >= DISAGREE
         # Only where the two runs' lips differ in colour can colour place the change.
         with np.errstate(invalid="ignore"):
             between &= np.linalg.norm(colour[at[before]] - colour[at[after]], axis=1) >= _APART

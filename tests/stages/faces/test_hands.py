@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from manifests.facemesh import FACE_OVAL, OUTER_LIPS
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_image
 from stages.faces.config import FacesConfig
 from stages.faces.hands import HandCover, hand_cover, spread
 from stages.faces.occlusion import MouthEvidence, occlusion_score
 from stages.faces.segments import judge
 from tests.stages.faces.composites import HAND_PHOTOS, cut_hand, even, paste, read_rgb
+from tests.stages.faces.helpers import face_points
 
 IMAGES = ("fixtures", "faces", "images")
 
@@ -81,22 +81,8 @@ def test_one_missed_hands_run_does_not_lose_the_hand() -> None:
     assert spread(runs, 25, reach=5)[10:18, 0].max() == 0.0
 
 
-def _face_points() -> np.ndarray:
-    """A rough FaceMesh layout: the outline on an ellipse, the lips a small ring below centre."""
-    face = np.zeros((478, 3), np.float32)
-    angles = np.linspace(0, 2 * np.pi, len(FACE_OVAL), endpoint=False)
-    face[list(FACE_OVAL), 0] = 200 + 80 * np.sin(angles)
-    face[list(FACE_OVAL), 1] = 200 - 100 * np.cos(angles)
-    lips = np.linspace(0, 2 * np.pi, len(OUTER_LIPS), endpoint=False)
-    face[list(OUTER_LIPS), 0] = 200 + 25 * np.cos(lips)
-    face[list(OUTER_LIPS), 1] = 250 + 8 * np.sin(lips)
-    rest = np.setdiff1d(np.arange(478), [*FACE_OVAL, *OUTER_LIPS])
-    face[rest, :2] = [200, 180]
-    return face
-
-
 def test_hand_inside_the_face_is_the_face_unless_the_lips_look_covered() -> None:
-    face = _face_points()
+    face = face_points()
     # A "hand" drawn on the chin and mouth, every point inside the face's outline.
     rng = np.random.default_rng(0)
     phantom = np.column_stack([rng.uniform(180, 220, 21), rng.uniform(235, 275, 21)])
@@ -136,7 +122,7 @@ def test_hand_photos_hold_a_hand(shared: Path) -> None:
 def test_an_edge_on_hand_over_the_lips_covers_them() -> None:
     """Fingers seen edge-on line their knuckles up 3 px apart: drawn that wide, they covered a
     quarter of the lips under them (issue #14: the cheek hand's fingers over a mouth)."""
-    face = _face_points()
+    face = face_points()
     hand = np.zeros((21, 2), np.float32)
     hand[0] = (200, 350)  # the wrist below the chin, the palm's length (60 px) kept in profile
     hand[1:5] = [(196, 335), (194, 320), (193, 305), (193, 295)]  # the thumb beside the palm
