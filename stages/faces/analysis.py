@@ -133,7 +133,8 @@ class _Accumulator:
         self.hand_runs: dict[int, HandCover] = {}
         self.hand_seen_at = -(10**9)  # frame index of the last Hands run that saw a hand
         self.hands_at = -(10**9)  # frame index of the last Hands run
-        # The last frames with a face (row, frame, landmarks), for runs between two runs.
+        # The last frames with a face (row, frame, landmarks), for runs between two runs
+        # (`_bisect`; 10 frames of 720p hold 28 MB).
         self._recent: deque[tuple[int, Frame, np.ndarray]] = deque(maxlen=cfg.hands_blind_every)
         self._last_run: int | None = None  # row of the last scheduled Hands run
         self._thumb: np.ndarray | None = None  # the previous frame's (worker thread only)
@@ -155,9 +156,9 @@ class _Accumulator:
         Often (`hands_every`) within a second of Hands seeing a hand near the face, while the lips
         look foreign (a bottle or pacifier is often held by a hand) or lose their redness against
         the clip's clearest frames so far (skin over the lips; on pale lips, a fall of
-        `LOST_REDNESS`); rarely (`hands_idle_every`) when the
-        lips are clearly visible and look like themselves; in between (`hands_blind_every`) when
-        the clip's lips are too pale for colour to see a cover, where Hands alone speaks.
+        `LOST_REDNESS`); rarely (`hands_idle_every`) when the lips are clearly visible and look
+        like themselves; in between (`hands_blind_every`) when the clip's lips are too pale for
+        colour to see a cover, where Hands alone speaks.
         """
         cfg, contrasts = self.cfg, self.rows["contrast"]
         if self.redness is None or len(contrasts) % cfg.hands_idle_every == 0:

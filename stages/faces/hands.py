@@ -153,10 +153,9 @@ def spread(runs: dict[int, HandCover], frames: int, reach: int,
         # still reaches only `reach` frames (beyond it, nothing was seen).
         between = (at[before] < idx) & (idx < at[after])
         between &= np.abs(values[before, 0] - values[after, 0]) >= DISAGREE
-        # Only where the two runs' lips differ in colour can colour place the change.
         with np.errstate(invalid="ignore"):
+            # Only where the two runs' lips differ in colour can colour place the change.
             between &= np.linalg.norm(colour[at[before]] - colour[at[after]], axis=1) >= _APART
-        with np.errstate(invalid="ignore"):
             to_before = np.linalg.norm(colour - colour[at[before]], axis=1)  # (T,)
             to_after = np.linalg.norm(colour - colour[at[after]], axis=1)
         judged = between & np.isfinite(to_before) & np.isfinite(to_after)

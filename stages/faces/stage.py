@@ -162,6 +162,6 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 
 
 # Version 2: fresh tracking per clip, verdicts from good segments, hands' silhouettes, cuts.
-# Version 3: Hands' full model, edge-on fingers' width, covers placed between Hands runs by the
-# lips' colour, a hand on lips that lost their colour (issue #14).
+# Version 3: Hands' full model, edge-on fingers' width, covers' ends found by bisecting Hands runs
+# and by the lips' colour, a hand on lips that lost their colour (issue #14).
 STAGE = StageSpec("faces", "3", run, section="faces", machine="faces")
