@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,12 +26,13 @@ import numpy as np
 from manifests.facemesh import EYE_CORNERS, LANDMARKS
 from manifests.formats.spool import RowSpool
 from stages.faces.config import FacesConfig
-from stages.faces.hands import NO_HAND, HandCover, hand_cover, spread
+from stages.faces.hands import DISAGREE, NO_HAND, HandCover, hand_cover, spread
 from stages.faces.models import FaceModels
 from stages.faces.motion import frame_change, thumbnail
 from stages.faces.occlusion import (
     KEPT_REDNESS,
     LIP_CONTRAST_FLOOR,
+    LOST_REDNESS,
     NO_COLOUR,
     LipColour,
     MouthEvidence,
@@ -50,6 +52,10 @@ _READ_AHEAD_SLACK = 6  # decoded frames queued beyond the pre-pass's burst (2.7 
 # 30 fps) however the colour looks: Hands misses a hand over a mouth now and then, and a rare
 # rate after one miss lost the hand for the rest of the cover.
 _HAND_LINGER = 30
+# Where two Hands runs disagree about whether half the lips are covered, Hands also runs on the
+# frames between them (bisecting), while they are still held: a cover starts and ends on its
+# own frame, not on the run up to 5 frames away (3-4 frames of each cover's ends were wrong).
+_HALF = 0.5
 
 
 @dataclass
@@ -127,6 +133,10 @@ class _Accumulator:
         self.hand_runs: dict[int, HandCover] = {}
         self.hand_seen_at = -(10**9)  # frame index of the last Hands run that saw a hand
         self.hands_at = -(10**9)  # frame index of the last Hands run
+        # The last frames with a face (row, frame, landmarks), for runs between two runs
+        # (`_bisect`; 10 frames of 720p hold 28 MB).
+        self._recent: deque[tuple[int, Frame, np.ndarray]] = deque(maxlen=cfg.hands_blind_every)
+        self._last_run: int | None = None  # row of the last scheduled Hands run
         self._thumb: np.ndarray | None = None  # the previous frame's (worker thread only)
         self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="face-measures")
@@ -145,9 +155,10 @@ class _Accumulator:
 
         Often (`hands_every`) within a second of Hands seeing a hand near the face, while the lips
         look foreign (a bottle or pacifier is often held by a hand) or lose their redness against
-        the clip's clearest frames so far (skin over the lips); rarely (`hands_idle_every`) when the
-        lips are clearly visible and look like themselves; in between (`hands_blind_every`) when
-        the clip's lips are too pale for colour to see a cover, where Hands alone speaks.
+        the clip's clearest frames so far (skin over the lips; on pale lips, a fall of
+        `LOST_REDNESS`); rarely (`hands_idle_every`) when the lips are clearly visible and look
+        like themselves; in between (`hands_blind_every`) when the clip's lips are too pale for
+        colour to see a cover, where Hands alone speaks.
         """
         cfg, contrasts = self.cfg, self.rows["contrast"]
         if self.redness is None or len(contrasts) % cfg.hands_idle_every == 0:
@@ -155,6 +166,9 @@ class _Accumulator:
             self.redness = float(np.nanpercentile(recent, 90)) if np.isfinite(recent).any() \
                 else 0.0
         if index - self.hand_seen_at <= _HAND_LINGER or foreign > 0.25:
+            return cfg.hands_every
+        # Lips that fell a real step below their redness so far (pale ones too): a hand's skin.
+        if self.redness - contrast >= LOST_REDNESS:
             return cfg.hands_every
         if self.redness < LIP_CONTRAST_FLOOR:
             return cfg.hands_blind_every
@@ -201,14 +215,38 @@ class _Accumulator:
         r["skinlike"].append(m.colour.skinlike)
         if lm is None:
             return
+        self._recent.append((row, frame, lm))
         # Hands costs ~3 FaceMesh frames a call, so its rate follows the evidence of a cover.
         every = self._hands_every(frame.index, m.colour.foreign, m.colour.contrast)
         if frame.index - self.hands_at >= every:
             hands = models.hands_near(frame.image, lm)
             self.hand_runs[row] = hand_cover(lm, hands) if hands else NO_HAND
+            self._bisect(models, row)
             if hands:
                 self.hand_seen_at = frame.index
             self.hands_at = frame.index
+
+    def _bisect(self, models: FaceModels, row: int) -> None:
+        """Runs Hands between the run on `row` and the one before it where they disagree about
+        half the lips, halving the gap until the change lies between two adjacent frames."""
+        runs, previous, self._last_run = self.hand_runs, self._last_run, row
+        if previous is None:
+            return
+        lo, hi = previous, row
+        before, after = runs[lo].mouth, runs[hi].mouth
+        if abs(after - before) < DISAGREE or (min(before, after) >= _HALF) \
+                or (max(before, after) < _HALF):
+            return
+        held = {r: (f, lm) for r, f, lm in self._recent}
+        while hi - lo > 1 and (lo + hi) // 2 in held:
+            mid = (lo + hi) // 2
+            frame, lm = held[mid]
+            hands = models.hands_near(frame.image, lm)
+            runs[mid] = cover = hand_cover(lm, hands) if hands else NO_HAND
+            if abs(cover.mouth - before) <= abs(cover.mouth - after):
+                lo = mid
+            else:
+                hi = mid
 
     def finish(self, models: FaceModels, fps: float,
                detections: dict[int, np.ndarray]) -> FaceMeasures:
@@ -217,7 +255,9 @@ class _Accumulator:
             self._submitted = None
         r = self.rows
         present = np.asarray(r["present"], bool)
-        hand = spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2)  # (T, 3)
+        lip_ab = np.asarray(r["lip_ab"], np.float32).reshape(-1, 2)
+        hand = spread(self.hand_runs, len(present), self.cfg.hands_blind_every // 2,
+                      colour=lip_ab)  # (T, 3)
         hand[~present] = np.nan
         return FaceMeasures(
             fps=fps, width=self.width, height=self.height,
@@ -232,7 +272,7 @@ class _Accumulator:
             roll_deg=np.asarray(r["roll"], np.float32),
             mouth=MouthEvidence(
                 contrast=np.asarray(r["contrast"], np.float32),
-                lip_ab=np.asarray(r["lip_ab"], np.float32).reshape(-1, 2),
+                lip_ab=lip_ab,
                 foreign=np.asarray(r["foreign"], np.float32),
                 skinlike=np.asarray(r["skinlike"], np.float32),
                 hand=hand[:, 0], inside=hand[:, 2]),

@@ -50,8 +50,11 @@ class FaceModels:
         self.detector = mp.solutions.face_detection.FaceDetection(
             model_selection=0, min_detection_confidence=0.5)
         # Static mode: Hands runs on sparse frames, where tracking from the last call is stale.
+        # The full model (complexity 1, ~1.5x the lite one's time): the lite one lost fingers
+        # held edge-on over a mouth, or placed them beside it (22 of 124 covered composite frames
+        # against 8), and Hands runs on a frame in 60 while the lips look clear.
         self.hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2,
-                                              model_complexity=0, min_detection_confidence=0.5)
+                                              model_complexity=1, min_detection_confidence=0.5)
 
     def _graphs(self) -> tuple[Any, ...]:
         return self.mesh, self.detector, self.hands

@@ -1,11 +1,14 @@
 """Is something covering the mouth? Evidence that FaceMesh itself cannot give.
 
-FaceMesh keeps returning plausible lips under a hand or a pacifier, so three other cues are
+FaceMesh keeps returning plausible lips under a hand or a pacifier, so four other cues are
 combined, each scaled to 0 (clear) ... 1 (covered), and the strongest one wins:
 
 - hand: the fraction of the lips covered by a MediaPipe hand's silhouette (`stages.faces.hands`),
   refused where the "hand" lies wholly inside the face's outline and the lips' colour says
   they are clear (Hands' phantom hand on a chin);
+- hand and lost colour: a hand over part of the lips (a quarter or more) whose median colour
+  has fallen well below the clip's clear lips: more than half their pixels are something else,
+  though Hands' silhouette of the hand, seen edge-on, reads less;
 - foreign colour: the fraction of the lip area whose colour is far from both the face's skin and
   the clip's own clear lips (pacifiers, bottles, toys);
 - skin over the lips: the lips lose their redness against the clip's own clear mouth AND the
@@ -45,6 +48,12 @@ HAND_NEAR = 0.1
 # wrist beyond the face: it counts only where the colour cues see a cover too.
 FACE_ITSELF = 0.9
 COLOUR_SEES = 0.25  # a colour score from which the colour cues "see" a cover
+# a* units the lips' median falls below the clip's clear reference under a hand's skin: the
+# hands pasted over real and demo mouths took it 8-25 below; clear frames of the demo's crying
+# face and of real talking faces stay within 5.5.
+LOST_REDNESS = 6.0
+# A hand over this share of the lips, whose lips lost their colour, covers them.
+HAND_ON_LIPS = 0.25
 # A mouth pixel "looks like skin" within this chroma (a*, b*) and lightness distance of the
 # cheeks: a hand is skin; lips are redder, teeth lighter, the open mouth darker.
 SKIN_AB, SKIN_L = 6.0, 15.0
@@ -165,18 +174,30 @@ def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     covered = np.nan_to_num(np.fmin(faded, skinned), nan=0.0)
     # Lips that are redder than skin can count as "foreign": keep only pixels unlike the clip's
     # own clear lips as well, measured on the frames where the foreign fraction is lowest (its
-    # clearest tenth: a pacifier may be in most of a clip).
+    # clearest tenth: a pacifier may be in most of a clip) among those without a hand near the
+    # lips: under a hand the foreign fraction drops to nothing, and a clip whose lips are far
+    # from its skin (lipstick) then took the hand for its clear lips and every clear frame for
+    # a foreign object.
     foreign = evidence.foreign[present]
     lip_ab = evidence.lip_ab[present]
-    clear_lips = foreign <= np.nanpercentile(foreign, CLEAREST) if np.isfinite(foreign).any() \
+    judged = calm & np.isfinite(foreign)
+    clear_lips = judged & (foreign <= np.percentile(foreign[judged], CLEAREST)) if judged.any() \
         else np.zeros(len(foreign), bool)
     typical = np.nanmedian(lip_ab[clear_lips], axis=0) if clear_lips.any() else np.zeros(2)
     unlike = np.linalg.norm(lip_ab - typical, axis=1) > FOREIGN_AB
     foreign_cue = np.clip(np.where(unlike, foreign, 0.0) * 2, 0, 1)
+    # The lips lost their colour: faded, and by a real step below the clip's clear lips (pale
+    # lips read "faded" at rest; a hand's skin takes them LOST_REDNESS or more below it).
+    with np.errstate(invalid="ignore"):
+        lost = np.where(reference - contrast >= LOST_REDNESS, np.nan_to_num(faded, nan=0.0), 0.0)
     # A hand wholly inside the face's outline counts only where the colour sees a cover too.
     itself = np.nan_to_num(evidence.inside[present], nan=0.0) >= FACE_ITSELF
-    hand_cue = np.clip(np.where(itself & (covered < COLOUR_SEES), 0.0, hand), 0, 1)
-    combined = np.nanmax(np.vstack([covered, foreign_cue, hand_cue]), axis=0)
+    seen = np.fmax(covered, lost) >= COLOUR_SEES
+    hand_cue = np.clip(np.where(itself & ~seen, 0.0, hand), 0, 1)
+    # A hand on part of the lips whose median colour is no longer the lips': more than half of
+    # the lips' pixels are something else (Hands' silhouette of an edge-on hand reads low).
+    held = np.where(hand >= HAND_ON_LIPS, lost, 0.0)
+    combined = np.nanmax(np.vstack([covered, foreign_cue, hand_cue, held]), axis=0)
     score[present] = np.nan_to_num(combined, nan=0.0)
     return score
 

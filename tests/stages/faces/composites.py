@@ -1,8 +1,10 @@
 """Composites for the occlusion tests: real hands cut from real photos, pasted over real faces.
 
 The hands come from `../shared/fixtures/faces/images` (`hand_on_cheek.jpg`, `hand_on_forehead.png`)
-and are cut out at test time with MediaPipe Hands' landmarks and the stage's own silhouette (a
-little grown, feathered at its edge); nothing is copied into the repository.
+and are cut out at test time along a silhouette drawn from MediaPipe Hands' landmarks (a little
+grown, feathered at its edge); nothing is copied into the repository. The cut has its own drawing,
+not the stage's estimate of a hand (`stages.faces.hands.hand_mask`): the truth must not move when
+the stage's estimate does.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from stages.faces.hands import hand_mask
 
 HAND_PHOTOS = ("hand_on_cheek.jpg", "hand_on_forehead.png")
 
@@ -40,6 +40,23 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _silhouette(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A hand photo's silhouette: the palm's polygon and a stroke per finger, as wide as the
+    knuckles' spacing (the photos show their hands face-on)."""
+    width = max(2, round(1.1 * float(np.median(np.linalg.norm(
+        np.diff(points[[5, 9, 13, 17]], axis=0), axis=1)))))
+    palm = np.zeros(shape, np.uint8)
+    cv2.fillPoly(palm, [np.round(points[[0, 1, 2, 5, 9, 13, 17]]).astype(np.int32)], 1)
+    mask = cv2.dilate(palm, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width)))
+    for finger in ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16),
+                   (17, 18, 19, 20)):
+        joints = np.round(points[list(finger)]).astype(np.int32)
+        cv2.polylines(mask, [joints], False, 1, thickness=width, lineType=cv2.LINE_8)
+        for x, y in joints[[0, -1]]:
+            cv2.circle(mask, (int(x), int(y)), width // 2, 1, -1)
+    return mask
+
+
 def cut_hand(photo: np.ndarray) -> Hand:
     """The photo's largest hand, cut along its silhouette from Hands' landmarks."""
     import mediapipe as mp
@@ -53,7 +70,7 @@ def cut_hand(photo: np.ndarray) -> Hand:
     found = [np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float32)
              for hand in result.multi_hand_landmarks]
     points = max(found, key=lambda p: float(np.ptp(p, axis=0).prod()))
-    mask = hand_mask(points, (h, w)).astype(np.float32)
+    mask = _silhouette(points, (h, w)).astype(np.float32)
     grow = max(3, int(0.02 * np.ptp(points, axis=0).max()))
     mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
     mask = cv2.GaussianBlur(mask, (0, 0), grow / 2)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from manifests.facemesh import FACE_OVAL, OUTER_LIPS
 from manifests.outcomes import ReasonCode
 from stages.download.config import DownloadConfig
 from stages.download.media import normalise, probe
@@ -99,3 +100,17 @@ def check_verdict(measures: FaceMeasures, expected: str | None) -> None:
     `min_segment_s` clean, so each is rejected for its own reason)."""
     verdict = judge(measures, FacesConfig()).verdict
     assert (verdict.value if verdict else None) == expected
+
+
+def face_points() -> np.ndarray:
+    """A rough FaceMesh layout: the outline on an ellipse, the lips a small ring below centre."""
+    face = np.zeros((478, 3), np.float32)
+    angles = np.linspace(0, 2 * np.pi, len(FACE_OVAL), endpoint=False)
+    face[list(FACE_OVAL), 0] = 200 + 80 * np.sin(angles)
+    face[list(FACE_OVAL), 1] = 200 - 100 * np.cos(angles)
+    lips = np.linspace(0, 2 * np.pi, len(OUTER_LIPS), endpoint=False)
+    face[list(OUTER_LIPS), 0] = 200 + 25 * np.cos(lips)
+    face[list(OUTER_LIPS), 1] = 250 + 8 * np.sin(lips)
+    rest = np.setdiff1d(np.arange(478), [*FACE_OVAL, *OUTER_LIPS])
+    face[rest, :2] = [200, 180]
+    return face

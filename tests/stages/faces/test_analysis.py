@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from mediapipe.framework.formats import landmark_pb2
 
-from stages.faces.analysis import FaceMeasures
+from manifests.facemesh import LANDMARKS
+from manifests.formats.spool import RowSpool
+from stages.faces.analysis import FaceMeasures, _Accumulator
 from stages.faces.config import FacesConfig
+from stages.faces.hands import hand_cover, spread
 from stages.faces.models import _points
-from stages.faces.occlusion import MouthEvidence
+from stages.faces.occlusion import LOST_REDNESS, MouthEvidence
 from stages.faces.rivals import rival_faces
+from stages.faces.video_frames import Frame
+from tests.stages.faces.helpers import face_points
 
 
 def _landmarks(n: int, visibility: bool = False) -> landmark_pb2.NormalizedLandmarkList:
@@ -49,3 +56,57 @@ def test_rival_seen_for_a_third_of_the_clip_is_not_ambiguous() -> None:
     rivals, ambiguous = rival_faces(_measures(300, detections), FacesConfig())
     assert not ambiguous
     assert (rivals[200:] == 1).all() and (rivals[:200] == 0).all()
+
+
+def test_pale_lips_that_lose_their_colour_bring_hands_back_at_once(tmp_path: Path) -> None:
+    """Lips too pale for the colour cues left Hands at every 10th frame, so a hand over them was
+    first seen up to 10 frames late (issue #14: a cheek hand over a real pale mouth went unseen
+    for 2 frames of 8). A fall of `LOST_REDNESS` below their redness so far is a hand's skin."""
+    cfg = FacesConfig()
+    spool = RowSpool(tmp_path, (LANDMARKS, 3))
+    with _Accumulator(640, 480, cfg, spool) as acc:
+        acc.rows["contrast"] = [1.5] * 100  # pale lips: 1.5 a* units above the cheeks
+        assert acc._hands_every(100, 0.0, 1.0) == cfg.hands_blind_every
+        assert acc._hands_every(100, 0.0, 1.5 - LOST_REDNESS) == cfg.hands_every
+    spool.discard()
+
+
+class _HandArrives:
+    """Stands in for the MediaPipe graphs: a hand over the lips from frame `at` on."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.calls = at, 0
+
+    def hands_near(self, rgb: np.ndarray, face: np.ndarray) -> list[np.ndarray]:
+        self.calls += 1
+        if int(rgb[0, 0, 0]) < self.at:  # the frame's index, written in its first pixel
+            return []
+        hand = np.zeros((21, 2), np.float32)
+        hand[0], hand[1:5] = (200, 330), [(170, 320), (160, 300), (160, 285), (165, 275)]
+        for k, x in enumerate((180, 195, 210, 225)):
+            hand[5 + 4 * k:9 + 4 * k] = [(x, 290), (x, 265), (x, 248), (x, 235)]
+        return [hand]
+
+
+def test_a_cover_starts_on_its_own_frame_between_hands_runs(tmp_path: Path) -> None:
+    """Hands ran every 5th frame near a hand, and each run's reading stood for the frames around
+    it: a cover that began on frame 23 began on frame 25 or 20 (issue #14: 3-4 frames wrong at
+    each end of every cover). Runs that disagree about half the lips now bisect the frames
+    between them while they are held."""
+    cfg = FacesConfig()
+    face = face_points()
+    models = _HandArrives(at=23)
+    spool = RowSpool(tmp_path, (LANDMARKS, 3))
+    with _Accumulator(640, 480, cfg, spool) as acc:
+        for index in range(20, 26):
+            image = np.full((8, 8, 3), index, np.uint8)
+            acc._recent.append((index, Frame(index, index / 30, image), face))
+        acc.hand_runs[20] = hand_cover(face, [])
+        acc._last_run = 20
+        acc.hand_runs[25] = hand_cover(face, models.hands_near(np.full((8, 8, 3), 25, np.uint8),
+                                                               face))
+        acc._bisect(models, 25)  # type: ignore[arg-type]
+        mouth = spread(acc.hand_runs, 30, reach=5)[:, 0]
+    spool.discard()
+    assert mouth[20:23].max() == 0.0 and mouth[23:26].min() > 0.5
+    assert models.calls <= 1 + 3  # log2 of the gap

@@ -109,18 +109,32 @@ def composites(shared: Path, corpus: Path, real_videos: Path,
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue #14: composites reach recall ~0.7, precision ~0.85 so far",
-                   strict=False)
 def test_mouth_occlusion_on_real_hand_composites(
         composites: dict[str, tuple[FaceMeasures, np.ndarray]]) -> None:
-    predicted, actual = [], []
+    """Recall and precision of `mouth_occluded` per frame, and covered frames kept out of the
+    good ones.
+
+    A covered frame where the stage finds no face counts as a miss: the metric is the mouth's,
+    and a stage that lost the face has not judged it (such frames are printed; none so far).
+    The curator's own need is checked too: covered frames stay out of the good frames, whatever
+    reason rejects them (short bad runs are bridged, so a cover's first or last frame may not).
+    """
+    predicted, actual, kept = [], [], []
     for name, (measures, truth) in composites.items():
-        flagged = judge(measures, FacesConfig()).flags(ReasonCode.MOUTH_OCCLUDED)
+        judgement = judge(measures, FacesConfig())
+        flagged = judgement.flags(ReasonCode.MOUTH_OCCLUDED)
         judged = (truth >= 0.5) | (truth < 0.1)
-        p, r = precision_recall(flagged[judged], truth[judged] >= 0.5)
-        print(f"\n[faces] composite {name}: precision {p:.3f} recall {r:.3f}")
+        covered = truth >= 0.5
+        p, r = precision_recall(flagged[judged], covered[judged])
+        print(f"\n[faces] composite {name}: precision {p:.3f} recall {r:.3f}, "
+              f"covered frames without a face {int((covered & ~measures.present).sum())}, "
+              f"covered frames left good {int((covered & judgement.good).sum())}")
         predicted.append(flagged[judged])
-        actual.append(truth[judged] >= 0.5)
+        actual.append(covered[judged])
+        kept.append(judgement.good[covered])
     precision, recall = precision_recall(np.concatenate(predicted), np.concatenate(actual))
-    print(f"\n[faces] composites, all: precision {precision:.3f} recall {recall:.3f}")
+    kept_out = 1 - float(np.mean(np.concatenate(kept)))
+    print(f"\n[faces] composites, all: precision {precision:.3f} recall {recall:.3f}, "
+          f"covered frames kept out of the good ones {kept_out:.3f}")
     assert recall >= 0.9 and precision >= 0.95
+    assert kept_out >= 0.9

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from manifests.facemesh import FACE_OVAL, OUTER_LIPS
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_image
 from stages.faces.config import FacesConfig
 from stages.faces.hands import HandCover, hand_cover, spread
 from stages.faces.occlusion import MouthEvidence, occlusion_score
 from stages.faces.segments import judge
 from tests.stages.faces.composites import HAND_PHOTOS, cut_hand, even, paste, read_rgb
+from tests.stages.faces.helpers import face_points
 
 IMAGES = ("fixtures", "faces", "images")
 
@@ -81,22 +81,8 @@ def test_one_missed_hands_run_does_not_lose_the_hand() -> None:
     assert spread(runs, 25, reach=5)[10:18, 0].max() == 0.0
 
 
-def _face_points() -> np.ndarray:
-    """A rough FaceMesh layout: the outline on an ellipse, the lips a small ring below centre."""
-    face = np.zeros((478, 3), np.float32)
-    angles = np.linspace(0, 2 * np.pi, len(FACE_OVAL), endpoint=False)
-    face[list(FACE_OVAL), 0] = 200 + 80 * np.sin(angles)
-    face[list(FACE_OVAL), 1] = 200 - 100 * np.cos(angles)
-    lips = np.linspace(0, 2 * np.pi, len(OUTER_LIPS), endpoint=False)
-    face[list(OUTER_LIPS), 0] = 200 + 25 * np.cos(lips)
-    face[list(OUTER_LIPS), 1] = 250 + 8 * np.sin(lips)
-    rest = np.setdiff1d(np.arange(478), [*FACE_OVAL, *OUTER_LIPS])
-    face[rest, :2] = [200, 180]
-    return face
-
-
 def test_hand_inside_the_face_is_the_face_unless_the_lips_look_covered() -> None:
-    face = _face_points()
+    face = face_points()
     # A "hand" drawn on the chin and mouth, every point inside the face's outline.
     rng = np.random.default_rng(0)
     phantom = np.column_stack([rng.uniform(180, 220, 21), rng.uniform(235, 275, 21)])
@@ -131,3 +117,32 @@ def test_hand_photos_hold_a_hand(shared: Path) -> None:
     for name in HAND_PHOTOS:
         hand = cut_hand(read_rgb(shared.joinpath(*IMAGES, name)))
         assert hand.size > 100 and hand.alpha.max() > 0.9
+
+
+def test_an_edge_on_hand_over_the_lips_covers_them() -> None:
+    """Fingers seen edge-on line their knuckles up 3 px apart: drawn that wide, they covered a
+    quarter of the lips under them (issue #14: the cheek hand's fingers over a mouth)."""
+    face = face_points()
+    hand = np.zeros((21, 2), np.float32)
+    hand[0] = (200, 350)  # the wrist below the chin, the palm's length (60 px) kept in profile
+    hand[1:5] = [(196, 335), (194, 320), (193, 305), (193, 295)]  # the thumb beside the palm
+    for k, x in enumerate((196, 199, 202, 205)):
+        base = 5 + 4 * k
+        hand[base:base + 4] = [(x, 290), (x, 265), (x, 245), (x, 230)]
+    cover = hand_cover(face, [hand])
+    print(f"\n[faces] edge-on fingers over the lips: {cover.mouth:.2f} of them")
+    assert cover.mouth > 0.5
+
+
+def test_a_cover_starts_where_the_lips_change_colour_between_hands_runs() -> None:
+    """Hands ran on frames 0 and 5; the hand arrived on frame 4. The run on frame 5 gave its
+    cover to frames 3-4 too (frame 3 still clear): now the frame takes the run its lips look
+    like."""
+    clear, covered = HandCover(0.0, 0.0, 0.0, 0), HandCover(0.9, 0.0, 0.3, 1)
+    colour = np.array([[10.0, 5.0]] * 4 + [[-3.0, 0.0]] * 6, np.float32)  # (10, 2)
+    mouth = spread({0: clear, 5: covered}, 10, reach=5, colour=colour)[:, 0]
+    assert mouth[:4].max() == 0.0 and mouth[4:].min() >= 0.9
+    # After a rare run long before: the frames before the first run that saw the hand.
+    colour = np.array([[10.0, 5.0]] * 28 + [[-3.0, 0.0]] * 4, np.float32)  # (32, 2)
+    mouth = spread({0: clear, 30: covered}, 32, reach=5, colour=colour)[:, 0]
+    assert mouth[:28].max() == 0.0 and mouth[28:].min() >= 0.9
