@@ -94,7 +94,7 @@ def subtract_background(spec: Spectrum, activity: FrameActivity,
     if background.sum() < MIN_NOISE_S * FRAME_RATE:
         return gain
     power = spec.power()[:, :n]  # (F, T)
-    noise = power[:, background].mean(axis=1, keepdims=True)  # (F, 1)
+    noise = np.median(power[:, background], axis=1, keepdims=True)  # (F, 1)
     floor = 10 ** (cfg.background_floor_db / 20)
     local = np.sqrt(np.clip(1 - noise / np.maximum(power, 1e-18), floor**2, 1.0))  # (F, T)
     own = infant_harmonics(spec.freqs, activity.infant_f0[:n], float(spec.freqs[1])).T
