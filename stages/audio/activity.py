@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from stages.audio.config import AudioConfig
 from stages.audio.music import MusicEvidence, detect_music
-from stages.audio.pitch import FRAME_RATE, PitchTrack, track_pitch
+from stages.audio.pitch import FRAME_RATE, PITCH_RATE, PitchTrack, track_pitch
 from stages.audio.spectrum import Spectrum
 from stages.audio.voices import judge_voices, without_speech
 
@@ -94,12 +94,13 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         speech_detector: the name to record for `speech` when it is given.
     """
     level = frame_level_db(x, sr)
-    pitch = track_pitch(x, sr)
+    low_rate = signal.resample_poly(x, PITCH_RATE, sr) if sr != PITCH_RATE else x  # once
+    pitch = track_pitch(low_rate, PITCH_RATE)
     # A second track searches only the infant's range: under a louder adult voice or music the
     # full-range track locks onto the background, while the infant's own periodicity still
     # shows as a dip at short lags (measured: cry recall at 0 dB 0.3 full range, 0.7 restricted).
-    high = track_pitch(x, sr, fmin=0.9 * cfg.infant_f0_hz[0], fmax=1.3 * cfg.infant_f0_hz[1],
-                       max_aperiodicity=INFANT_MAX_APERIODICITY)
+    high = track_pitch(low_rate, PITCH_RATE, fmin=0.9 * cfg.infant_f0_hz[0],
+                       fmax=1.3 * cfg.infant_f0_hz[1], max_aperiodicity=INFANT_MAX_APERIODICITY)
     n = min(len(level), len(pitch.f0), spec.n_frames, len(raw_level_db))
     level, raw = level[:n], raw_level_db[:n]
     pitch = PitchTrack(pitch.f0[:n], pitch.aperiodicity[:n])
@@ -115,14 +116,21 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                       & ~(adult_pitched & (pitch.aperiodicity < high.aperiodicity)))
     infant_pitched = _smooth(infant_pitched, 0.05) & active
     detectors = ["pitch", "voices", "music"]
-    # The spectral verdict first: the speech detector is then asked only about frames outside
-    # the bouts it leaves and about its flat runs (the only infant frames it can overturn).
+    # The spectral verdict and music first: the speech detector is then asked only about active
+    # frames outside the bouts and the music, and about the flat runs (the only infant frames
+    # it can overturn): elsewhere its answer is not used.
     voices = judge_voices(spec, infant_pitched, high.f0)
+    heard_f0 = np.where(voices.infant & high.voiced, high.f0, 0.0)
+    evidence: MusicEvidence = detect_music(spec, active, heard_f0, cfg)
+    music = _smooth(evidence.music[:n], 0.2) & active
     if speech is None and cfg.speech_detector == "silero":
         from stages.audio.speech import silero_speech
 
         bouts = infant_region(voices.infant, active)
-        speech = silero_speech(x, sr, n, where=(active & ~bouts) | voices.flat)
+        # Speech is voiced: stretches with no voicing within 0.3 s are not asked about either.
+        voicing = ndimage.binary_dilation(pitch.voiced, np.ones(2 * round(0.3 * FRAME_RATE) + 1))
+        asked = (active & ~bouts & ~music & voicing) | voices.flat
+        speech = silero_speech(low_rate, PITCH_RATE, n, where=asked)
         detectors.append("silero_vad")
     elif speech is not None:
         detectors.append(speech_detector or "pyannote_segmentation")
@@ -131,8 +139,6 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     voices = without_speech(voices, speech)
     infant = voices.infant
     infant_f0 = np.where(infant & high.voiced, high.f0, 0.0)
-    evidence: MusicEvidence = detect_music(spec, active, infant_f0, cfg)
-    music = _smooth(evidence.music[:n], 0.2) & active
     region = infant_region(infant, active)
     if speech is None:
         adult = active & adult_pitched & ~music & ~region

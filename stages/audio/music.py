@@ -61,12 +61,14 @@ def spectral_peaks(spec: Spectrum) -> tuple[np.ndarray, np.ndarray]:
 
 def infant_harmonics(freqs: np.ndarray, infant_f0: np.ndarray, bin_hz: float) -> np.ndarray:
     """(T, F') True near k * F0 where the infant's F0 is known."""
-    voiced = infant_f0 > 0
-    f0 = np.where(voiced, infant_f0, 1.0)[:, None]  # (T, 1)
-    order = np.round(freqs[None, :] / f0)  # (T, F')
+    voiced = np.flatnonzero(infant_f0 > 0)
+    near = np.zeros((len(infant_f0), len(freqs)), bool)
+    f0 = infant_f0[voiced][:, None]  # (V, 1): unvoiced frames, often most, cost nothing
+    order = np.round(freqs[None, :] / f0)  # (V, F')
     distance = np.abs(freqs[None, :] - order * f0)
-    near = (order >= 1) & (distance <= np.maximum(1.5 * bin_hz, HARMONIC_TOLERANCE * order * f0))
-    return near & voiced[:, None]
+    near[voiced] = (order >= 1) & (distance <= np.maximum(1.5 * bin_hz,
+                                                          HARMONIC_TOLERANCE * order * f0))
+    return near
 
 
 def detect_music(spec: Spectrum, active: np.ndarray, infant_f0: np.ndarray,

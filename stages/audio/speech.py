@@ -20,8 +20,9 @@ from stages.audio.pitch import FRAME_RATE
 
 log = logging.getLogger(__name__)
 
-SILERO_RATE = 16_000  # the rate the model's 512-sample chunks are defined at
-CHUNK = 512
+# The model's two rates and their chunks (32 ms each). The stage gives it the 8 kHz copy the pitch
+# tracker makes anyway: half the samples, twice as fast, and speech lives below 4 kHz.
+CHUNKS = {16_000: 512, 8_000: 256}
 # Audio either side of a stretch the answer is needed for: the recurrent state settles within a
 # few chunks, and a word's onset just outside the stretch still counts.
 CONTEXT_S = 0.3
@@ -49,7 +50,7 @@ def silero_speech(x: np.ndarray, sr: int, n_frames: int,
     """Speech probability (0-1) per 10 ms frame, (n_frames,).
 
     Args:
-        x: the waveform at `sr` (16 kHz, the stage's rate).
+        x: the waveform at `sr` (16 or 8 kHz).
         sr: its sample rate.
         n_frames: the number of activity frames to return.
         where: (n_frames,) the frames whose answer is needed, or None for all. The model runs
@@ -57,8 +58,9 @@ def silero_speech(x: np.ndarray, sr: int, n_frames: int,
             elsewhere the answer is 0. It was 40 % of the stage's time on real recordings,
             most of it inside the infant's bouts, where its answer is not used.
     """
-    if sr != SILERO_RATE:
-        raise ValueError(f"Silero VAD runs at {SILERO_RATE} Hz, got {sr}")
+    if sr not in CHUNKS:
+        raise ValueError(f"Silero VAD runs at {sorted(CHUNKS)} Hz, got {sr}")
+    chunk = CHUNKS[sr]
     wanted = np.ones(n_frames, bool) if where is None else where[:n_frames]
     context = round(CONTEXT_S * FRAME_RATE)
     padded = ndimage.binary_dilation(wanted, np.ones(2 * context + 1)) if context else wanted
@@ -68,10 +70,10 @@ def silero_speech(x: np.ndarray, sr: int, n_frames: int,
     for span in ndimage.find_objects(labels):
         first, last = span[0].start, span[0].stop
         part = x[first * hop: last * hop]
-        if len(part) < CHUNK:
+        if len(part) < chunk:
             continue
         probs = _probabilities(part, sr)  # (C,)
-        centres = (np.arange(len(probs)) + 0.5) * CHUNK / sr
+        centres = (np.arange(len(probs)) + 0.5) * chunk / sr
         frames = (np.arange(last - first) + 0.5) / FRAME_RATE
         out[first:last] = np.interp(frames, centres, probs)
     return np.where(wanted, out, 0.0)
