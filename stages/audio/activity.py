@@ -94,7 +94,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         speech_detector: the name to record for `speech` when it is given.
     """
     level = frame_level_db(x, sr)
-    low_rate = signal.resample_poly(x, PITCH_RATE, sr) if sr != PITCH_RATE else x  # once
+    low_rate = signal.resample_poly(x, PITCH_RATE, sr) if sr != PITCH_RATE else x  # for both
     pitch = track_pitch(low_rate, PITCH_RATE)
     # A second track searches only the infant's range: under a louder adult voice or music the
     # full-range track locks onto the background, while the infant's own periodicity still
@@ -130,7 +130,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         # Speech is voiced: stretches with no voicing within 0.3 s are not asked about either.
         voicing = ndimage.binary_dilation(pitch.voiced, np.ones(2 * round(0.3 * FRAME_RATE) + 1))
         asked = (active & ~bouts & ~music & voicing) | voices.flat
-        speech = silero_speech(low_rate, PITCH_RATE, n, where=asked)
+        speech = silero_speech(x, sr, n, where=asked)
         detectors.append("silero_vad")
     elif speech is not None:
         detectors.append(speech_detector or "pyannote_segmentation")
