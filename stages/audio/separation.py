@@ -29,10 +29,11 @@ from stages.audio.spectrum import N_FFT, Spectrum, analyse, synthesise
 
 log = logging.getLogger(__name__)
 
-# noisereduce's stationary defaults: threshold at mean + 1.5 std, mask smoothed over 500 Hz, 50 ms
+# noisereduce's stationary defaults: threshold at mean + 1.5 std; its mask smoothing (500 Hz and
+# 50 ms settings) is a triangle of half-width 16 of its bins (250 Hz) and 3 of its hops (48 ms).
 GATE_STD = 1.5
 GATE_SMOOTH_HZ = 250.0
-GATE_SMOOTH_S = 0.03
+GATE_SMOOTH_S = 0.05
 MIN_NOISE_S = 0.25  # shorter noise profiles are unreliable: fall back to the quietest frames
 MIN_INTERFERER_S = 0.2  # the interferer's own spectrum needs this much of it alone
 NEAR_INTERFERER_S = 1.0  # the infant's frames this close to detected interference are cleaned
@@ -140,7 +141,7 @@ def stationary_gate(spec: Spectrum, gain: np.ndarray, activity: FrameActivity,
     a fifth of the stage's time on its own two transforms.
 
     Bins below the background's mean + 1.5 standard deviations (in dB, per frequency, over
-    background frames) go down by `prop_decrease`; the mask is smoothed over 500 Hz and 50 ms.
+    background frames) go down by `prop_decrease`; the mask is smoothed over +-250 Hz, +-50 ms.
     """
     if cfg.prop_decrease == 0:
         return np.ones_like(gain)
@@ -149,13 +150,16 @@ def stationary_gate(spec: Spectrum, gain: np.ndarray, activity: FrameActivity,
     quiet = background_frames(activity)[:n]
     threshold = level[:, quiet].mean(axis=1) + GATE_STD * level[:, quiet].std(axis=1)  # (F,)
     mask = np.where(level > threshold[:, None], 1.0, 1.0 - cfg.prop_decrease)  # (F, T)
-    for axis, half in ((0, round(GATE_SMOOTH_HZ / float(spec.freqs[1]))),
-                       (1, round(GATE_SMOOTH_S * FRAME_RATE))):  # the 2-D triangle, separably
+    # The 2-D triangle, separably. Across frequency zero beyond the edges, as noisereduce's
+    # `fftconvolve(..., mode="same")`: the mask falls off within 250 Hz of 0 Hz, where the infant
+    # has nothing and rooms rumble (1.5 dB of the separation in pink noise); in time the edges
+    # are held, so a clip's first and last 30 ms are not faded.
+    for axis, half, mode in ((0, round(GATE_SMOOTH_HZ / float(spec.freqs[1])), "constant"),
+                             (1, round(GATE_SMOOTH_S * FRAME_RATE), "nearest")):
         kernel = _triangle(half)
-        mask = ndimage.convolve1d(mask, kernel / kernel.sum(), axis=axis, mode="constant",
-                                  cval=1.0 - cfg.prop_decrease)
+        mask = ndimage.convolve1d(mask, kernel / kernel.sum(), axis=axis, mode=mode)
     out = np.ones_like(gain)
-    out[:, :n] = np.clip(mask, 1.0 - cfg.prop_decrease, 1.0)
+    out[:, :n] = mask
     return out
 
 
