@@ -8,8 +8,9 @@ path now changes a clip only where it has evidence:
    bouts, near detected interference, a spectral-subtraction gain uses the interferer's own
    spectrum (measured on its frames outside the bouts), never goes below `interferer_floor_db`,
    and never touches the bands on the infant's harmonics.
-2. Spectral gating with noisereduce for stationary room noise, its profile from frames with
-   neither the infant nor an interferer.
+2. Spectral subtraction of the clip's own background and noisereduce's stationary gate for room
+   noise, their profile from frames with neither the infant nor an interferer.
+All of it is one gain on the STFT the detectors used, inverted once.
 A clean infant source, with nothing detected but itself, passes through barely changed.
 """
 
