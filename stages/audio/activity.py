@@ -15,19 +15,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from stages.audio.config import AudioConfig
 from stages.audio.music import MusicEvidence, detect_music
-from stages.audio.pitch import FRAME_RATE, PitchTrack, track_pitch
+from stages.audio.pitch import FRAME_RATE, PITCH_RATE, PitchTrack, track_pitch
 from stages.audio.spectrum import Spectrum
-from stages.audio.voices import judge_voices
+from stages.audio.voices import judge_voices, without_speech
 
 # Looser than voicing's 0.35: YIN's aperiodicity of a cry at 0 dB SNR is about 0.4 (measured), and
 # the short-lag search range alone already excludes adult voices.
 INFANT_MAX_APERIODICITY = 0.5
 REGION_BRIDGE_S = 0.3  # gaps inside one cry or laugh bout (breaths, unvoiced bursts)
 REGION_EDGE_S = 0.1  # onsets and breathy tails the pitch tracker misses
+# Speech is articulated: its voicing breaks at consonants every few hundred ms (read speech: the
+# longest voiced run covers 14-53 % of a stretch the speech detector hears). A stretch that is
+# mostly one held phonation at a steady pitch is a cry's low note or a hum, whatever the speech
+# detector says (Silero heard speech in a 0.6 s 230 Hz cry note).
+HELD_MIN_S = 0.3
+HELD_SHARE = 0.67
+HELD_SPREAD_ST = 3.0  # the 10-90 % range of its F0 in semitones, octave slips folded
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,13 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         speech_detector: the name to record for `speech` when it is given.
     """
     level = frame_level_db(x, sr)
-    pitch = track_pitch(x, sr)
+    low_rate = signal.resample_poly(x, PITCH_RATE, sr) if sr != PITCH_RATE else x  # for both
+    pitch = track_pitch(low_rate, PITCH_RATE)
     # A second track searches only the infant's range: under a louder adult voice or music the
     # full-range track locks onto the background, while the infant's own periodicity still
     # shows as a dip at short lags (measured: cry recall at 0 dB 0.3 full range, 0.7 restricted).
-    high = track_pitch(x, sr, fmin=0.9 * cfg.infant_f0_hz[0], fmax=1.3 * cfg.infant_f0_hz[1],
-                       max_aperiodicity=INFANT_MAX_APERIODICITY)
+    high = track_pitch(low_rate, PITCH_RATE, fmin=0.9 * cfg.infant_f0_hz[0],
+                       fmax=1.3 * cfg.infant_f0_hz[1], max_aperiodicity=INFANT_MAX_APERIODICITY)
     n = min(len(level), len(pitch.f0), spec.n_frames, len(raw_level_db))
     level, raw = level[:n], raw_level_db[:n]
     pitch = PitchTrack(pitch.f0[:n], pitch.aperiodicity[:n])
@@ -108,25 +116,34 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                       & ~(adult_pitched & (pitch.aperiodicity < high.aperiodicity)))
     infant_pitched = _smooth(infant_pitched, 0.05) & active
     detectors = ["pitch", "voices", "music"]
+    # The spectral verdict and music first: the speech detector is then asked only about active
+    # frames outside the bouts and the music, and about the flat runs (the only infant frames
+    # it can overturn): elsewhere its answer is not used.
+    voices = judge_voices(spec, infant_pitched, high.f0)
+    heard_f0 = np.where(voices.infant & high.voiced, high.f0, 0.0)
+    evidence: MusicEvidence = detect_music(spec, active, heard_f0, cfg)
+    music = _smooth(evidence.music[:n], 0.2) & active
     if speech is None and cfg.speech_detector == "silero":
         from stages.audio.speech import silero_speech
 
-        speech = silero_speech(x, sr, n)
+        bouts = infant_region(voices.infant, active)
+        # Speech is voiced: stretches with no voicing within 0.3 s are not asked about either.
+        voicing = ndimage.binary_dilation(pitch.voiced, np.ones(2 * round(0.3 * FRAME_RATE) + 1))
+        asked = (active & ~bouts & ~music & voicing) | voices.flat
+        speech = silero_speech(x, sr, n, where=asked)
         detectors.append("silero_vad")
     elif speech is not None:
         detectors.append(speech_detector or "pyannote_segmentation")
     else:
         detectors.append("adult_pitch")
-    voices = judge_voices(spec, infant_pitched, high.f0, speech)
+    voices = without_speech(voices, speech)
     infant = voices.infant
     infant_f0 = np.where(infant & high.voiced, high.f0, 0.0)
-    evidence: MusicEvidence = detect_music(spec, active, infant_f0, cfg)
-    music = _smooth(evidence.music[:n], 0.2) & active
     region = infant_region(infant, active)
     if speech is None:
         adult = active & adult_pitched & ~music & ~region
     else:
-        adult = active & (speech[:n] > 0.5) & ~region & ~music
+        adult = articulated(active & (speech[:n] > 0.5) & ~region & ~music, pitch)
     # Any periodicity in the infant's range, before the checks above: the cleaning never
     # attenuates a frame that might hold the infant (a wrong cut costs far more than it gains).
     maybe = high.voiced & (high.f0 >= cfg.infant_f0_hz[0]) & (high.f0 <= cfg.infant_f0_hz[1])
@@ -141,6 +158,31 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                          other_voice=voices.other & ~music, maybe_infant=maybe_infant,
                          detectors=tuple(detectors),
                          descriptors=descriptors)
+
+
+def articulated(adult: np.ndarray, pitch: PitchTrack) -> np.ndarray:
+    """`adult` without its stretches that are one held phonation at a steady pitch."""
+    bridge = round(0.1 * FRAME_RATE) | 1
+    labels, _ = ndimage.label(ndimage.binary_closing(np.pad(adult, bridge),
+                                                     np.ones(bridge))[bridge:-bridge] | adult)
+    keep = adult.copy()
+    for index, span in enumerate(ndimage.find_objects(labels), start=1):
+        inside = labels[span] == index
+        voiced = inside & pitch.voiced[span]
+        # Voicing drop-outs under 40 ms are the tracker's, not consonants (50 ms and more).
+        runs, count = ndimage.label(ndimage.binary_closing(np.pad(voiced, 2), np.ones(5))[2:-2]
+                                    & inside)
+        if not count:
+            continue
+        lengths = np.bincount(runs.ravel())[1:]
+        longest = int(np.argmax(lengths)) + 1
+        f0 = pitch.f0[span][(runs == longest) & voiced]
+        semitones = (12 * np.log2(f0 / np.median(f0)) + 6) % 12 - 6  # octave slips folded
+        spread = float(np.percentile(semitones, 90) - np.percentile(semitones, 10))
+        if (lengths.max() >= HELD_MIN_S * FRAME_RATE
+                and lengths.max() >= HELD_SHARE * inside.sum() and spread < HELD_SPREAD_ST):
+            keep[span] &= ~inside
+    return keep
 
 
 def infant_region(infant: np.ndarray, active: np.ndarray) -> np.ndarray:

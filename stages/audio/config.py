@@ -53,8 +53,9 @@ class AudioConfig(ConfigSection):
     # `segmentation_checkpoint` replaces either.
     speech_detector: Literal["silero", "pitch"] = "silero"
 
-    # Denoising with noisereduce; the noise profile comes from frames with neither the infant
-    # nor a detected interferer.
+    # Denoising: noisereduce's stationary gate (on the stage's own transform) or its
+    # nonstationary one; the noise profile comes from frames with neither the infant nor a
+    # detected interferer.
     denoise: Literal["stationary", "nonstationary", "off"] = "stationary"
     # Well below 1: noisereduce's default (1.0) removes the noise floor but eats voice
     # (DEPENDENCIES.md); 0.3 takes stationary room noise down by up to 3 dB and leaves a real

@@ -29,6 +29,10 @@ PROMINENCE_DB = 8.0
 MIN_PEAK_HZ, MAX_PEAK_HZ = 45.0, 4000.0  # sustained notes live here; above is mostly noise
 STATIONARY_RATE = 0.9  # a bin with a peak in this share of active frames holds a fixed tone
 WINDOW_S = 1.0  # music is judged over a second of frames
+# Music plays for seconds: a stretch of held notes shorter than this (gaps under GAP_S closed) is
+# one held tone, a hum, a horn, a motor (a phone recording's 0.8 s 73 Hz buzz read as music).
+MIN_MUSIC_S = 1.5
+GAP_S = 1.0  # a sung phrase or a cry over the accompaniment splits it no further
 HARMONIC_TOLERANCE = 0.03  # a peak within 3 % (and 1.5 bins) of k * F0 is the infant's
 
 
@@ -57,12 +61,14 @@ def spectral_peaks(spec: Spectrum) -> tuple[np.ndarray, np.ndarray]:
 
 def infant_harmonics(freqs: np.ndarray, infant_f0: np.ndarray, bin_hz: float) -> np.ndarray:
     """(T, F') True near k * F0 where the infant's F0 is known."""
-    voiced = infant_f0 > 0
-    f0 = np.where(voiced, infant_f0, 1.0)[:, None]  # (T, 1)
-    order = np.round(freqs[None, :] / f0)  # (T, F')
+    voiced = np.flatnonzero(infant_f0 > 0)
+    near = np.zeros((len(infant_f0), len(freqs)), bool)
+    f0 = infant_f0[voiced][:, None]  # (V, 1): unvoiced frames, often most, cost nothing
+    order = np.round(freqs[None, :] / f0)  # (V, F')
     distance = np.abs(freqs[None, :] - order * f0)
-    near = (order >= 1) & (distance <= np.maximum(1.5 * bin_hz, HARMONIC_TOLERANCE * order * f0))
-    return near & voiced[:, None]
+    near[voiced] = (order >= 1) & (distance <= np.maximum(1.5 * bin_hz,
+                                                          HARMONIC_TOLERANCE * order * f0))
+    return near
 
 
 def detect_music(spec: Spectrum, active: np.ndarray, infant_f0: np.ndarray,
@@ -92,6 +98,15 @@ def detect_music(spec: Spectrum, active: np.ndarray, infant_f0: np.ndarray,
     total = ndimage.uniform_filter1d(steady * weight, width, mode="constant")
     count = ndimage.uniform_filter1d(weight, width, mode="constant")
     windowed = np.where(count > 0.2, total / np.maximum(count, 1e-9), 0.0)
-    music = active[:n] & (windowed >= cfg.steady_fraction)
+    music = lasting(active[:n] & (windowed >= cfg.steady_fraction), MIN_MUSIC_S, GAP_S)
     return MusicEvidence(steady=steady, windowed=windowed, music=music,
                          stationary_bins=int(stationary.sum()))
+
+
+def lasting(mask: np.ndarray, min_s: float, gap_s: float) -> np.ndarray:
+    """`mask` without the stretches shorter than `min_s` once gaps under `gap_s` are closed."""
+    gap = round(gap_s * FRAME_RATE) | 1
+    closed = ndimage.binary_closing(np.pad(mask, gap), np.ones(gap))[gap:-gap] | mask
+    labels, _ = ndimage.label(closed)
+    lengths = np.bincount(labels.ravel())
+    return mask & (lengths[labels] >= min_s * FRAME_RATE) & (labels > 0)

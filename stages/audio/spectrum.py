@@ -7,6 +7,7 @@ applied to the same transform they were measured on.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,12 @@ class Spectrum:
         return self.sr // FRAME_RATE
 
     def power(self) -> np.ndarray:
-        """|X|^2, (F, T)."""
+        """|X|^2, (F, T); computed once (every detector and the cleaning read it; do not write
+        into it)."""
+        return self._power
+
+    @functools.cached_property
+    def _power(self) -> np.ndarray:
         return self.stft.real**2 + self.stft.imag**2
 
     def band(self, low_hz: float, high_hz: float) -> slice:

@@ -3,11 +3,12 @@
 Per clip: read `raw/<clip>.wav`, loudness-normalise, find who sounds in each 10 ms frame
 (pitch, harmonic support, music, and Silero VAD or pyannote for speech; the metrics list the
 detectors that ran), keep the infant's voice (pyannote separation when configured, else
-suppression of the detected speech and music only where detected, then noisereduce spectral
-gating), score, gate. Every judged clip, accepted or rejected, gets `audio/<clip>.wav` (clean,
-16 kHz) and `audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness):
-the review UI draws a rejected clip's envelope, and a clip whose rejection a reviewer overrides
-goes on downstream with its clean audio.
+suppression of the detected speech and music only where detected, background subtraction and
+noisereduce's stationary gate, all as one gain on one shared transform), score, gate. Every
+judged clip, accepted or rejected, gets `audio/<clip>.wav` (clean, 16 kHz) and
+`audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness): the review
+UI draws a rejected clip's envelope, and a clip whose rejection a reviewer overrides goes on
+downstream with its clean audio.
 """
 
 from __future__ import annotations
@@ -155,4 +156,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "2", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "3", run, section="audio", machine="audio")

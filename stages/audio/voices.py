@@ -19,7 +19,7 @@ the runs' lengths are recorded for review.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -37,7 +37,11 @@ FLAT_SEMITONES = 1.0
 
 @dataclass(frozen=True)
 class VoiceEvidence:
-    """Per frame (T,) the infant-like pitched frames, the rejected ones, and clip descriptors."""
+    """Per frame (T,) the infant-like pitched frames, the rejected ones, and clip descriptors.
+
+    `flat` marks the infant runs whose F0 stays within a semitone: only there does the speech
+    detector's answer matter (`without_speech`), so it need not run anywhere else in the bouts.
+    """
 
     infant: np.ndarray
     other: np.ndarray
@@ -45,6 +49,9 @@ class VoiceEvidence:
     fundamental: np.ndarray  # share of harmonic energy on k = 1, 2 per frame
     low_ratio: np.ndarray  # low-band ratio per frame (0 where unvoiced)
     descriptors: dict[str, float | None]
+    flat: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    runs: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # run labels (T,)
+    f0: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def harmonic_measures(spec: Spectrum,
@@ -82,28 +89,45 @@ def judge_voices(spec: Spectrum, candidate: np.ndarray, f0: np.ndarray,
         spec: the clip's spectrum.
         candidate: (T,) frames the infant-range pitch track calls infant.
         f0: (T,) that track's F0 (0 where unvoiced).
-        speech: (T,) speech probability (Silero or pyannote), or None.
+        speech: (T,) speech probability (Silero or pyannote), or None to judge by the spectrum
+            alone (then `without_speech` can apply it later).
     """
     support, fundamental, low = harmonic_measures(spec, np.where(candidate, f0, 0.0))
     bridge = max(1, round(BRIDGE_S * FRAME_RATE))
     runs, _ = ndimage.label(ndimage.binary_closing(candidate, np.ones(bridge * 2 + 1)))
     infant = np.zeros_like(candidate)
-    lengths = []
+    flat = np.zeros_like(candidate)
     for index, span in enumerate(ndimage.find_objects(runs), start=1):
         inside = (runs[span] == index) & candidate[span]
         voiced = inside & (f0[span] > 0)
         if not voiced.any():
             continue
         semitones = 12 * np.log2(f0[span][voiced] / np.median(f0[span][voiced]))
-        spoken = (speech is not None and float(np.mean(speech[span][inside])) > 0.5
-                  and float(np.std(semitones)) < FLAT_SEMITONES)
         ok = (np.median(support[span][voiced]) >= MIN_SUPPORT
               and np.median(fundamental[span][voiced]) >= MIN_FUNDAMENTAL_SHARE
-              and np.median(low[span][voiced]) <= MAX_LOW_RATIO and not spoken)
+              and np.median(low[span][voiced]) <= MAX_LOW_RATIO)
         if ok:
             infant[span] |= inside
-            lengths.append(int(inside.sum()))
-    other = candidate & ~infant
+            if float(np.std(semitones)) < FLAT_SEMITONES:
+                flat[span] |= inside
+    evidence = VoiceEvidence(infant=infant, other=candidate & ~infant, support=support,
+                             fundamental=fundamental, low_ratio=low, descriptors={}, flat=flat,
+                             runs=np.where(candidate, runs, 0), f0=f0)
+    return without_speech(evidence, speech)
+
+
+def without_speech(voices: VoiceEvidence, speech: np.ndarray | None) -> VoiceEvidence:
+    """Drops the flat runs where the speech detector hears speech (a speaking voice) and
+    describes what is left."""
+    infant = voices.infant.copy()
+    if speech is not None and voices.flat.any():
+        for index in np.unique(voices.runs[voices.flat]):
+            inside = (voices.runs == index) & voices.flat
+            if float(np.mean(speech[inside])) > 0.5:
+                infant &= ~inside
+    lengths = [int(n) for n in np.bincount(voices.runs[infant])[1:] if n]
+    other = (voices.infant | voices.other) & ~infant
+    f0 = voices.f0
     tracked = f0[infant & (f0 > 0)]
     descriptors: dict[str, float | None] = {
         "infant_f0_median_hz": round(float(np.median(tracked)), 1) if len(tracked) else None,
@@ -114,6 +138,5 @@ def judge_voices(spec: Spectrum, candidate: np.ndarray, f0: np.ndarray,
                                 if lengths else None),
         "other_pitched_ratio": round(float(other.mean()), 4) if len(other) else 0.0,
     }
-    return VoiceEvidence(infant=infant, other=other, support=support, fundamental=fundamental,
-                         low_ratio=low,
-                         descriptors=descriptors)
+    return replace(voices, infant=infant, other=other, descriptors=descriptors,
+                   flat=voices.flat & infant)
