@@ -154,6 +154,11 @@ def main() -> None:
         other = _curation(results[f"dask {n}w"][0])
         print(f"curation throughput, {n} workers / {args.workers[0]}: "
               f"{base.wall_s / other.wall_s:.2f}x (ceiling {min(cores, n)}x on {cores} cores)")
+        first, then = results[f"dask {args.workers[0]}w"][0], results[f"dask {n}w"][0]
+        print("  per stage: " + ", ".join(
+            f"{stage} {first[stage].wall_s / then[stage].wall_s:.2f}x" for stage in CURATION)
+            + " (a stage whose one clip already keeps several threads busy, as faces does, "
+            "gains less from a second worker)")
 
 
 if __name__ == "__main__":
