@@ -30,8 +30,12 @@ RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 
          338, 67, 297)
 
 
-def _detect(image_bgr: np.ndarray) -> np.ndarray:
-    """FaceMesh on one still image: (478, 3) pixels, z on the x scale (larger is farther)."""
+def still_landmarks(image_bgr: np.ndarray) -> np.ndarray:
+    """FaceMesh on one still image: (478, 3) pixels, z on the x scale (larger is farther).
+
+    Raises:
+        ValueError: FaceMesh found no face.
+    """
     import mediapipe as mp
 
     h, w = image_bgr.shape[:2]
@@ -39,7 +43,7 @@ def _detect(image_bgr: np.ndarray) -> np.ndarray:
                                          max_num_faces=1) as mesh:
         result = mesh.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
     if not result.multi_face_landmarks:
-        raise RuntimeError("FaceMesh found no face in a template photo; check mediapipe")
+        raise ValueError("FaceMesh found no face in the photo; use a frontal face photo")
     return np.array([[p.x * w, p.y * h, p.z * w] for p in result.multi_face_landmarks[0].landmark])
 
 
@@ -81,8 +85,8 @@ def derive_template(photos: list[np.ndarray] | None = None) -> np.ndarray:
     faces, mirrored = [], []
     for image in photos if photos is not None else _package_photos():
         w = image.shape[1]
-        faces.append(_normalise(_detect(image)))
-        flipped = _detect(image[:, ::-1].copy())
+        faces.append(_normalise(still_landmarks(image)))
+        flipped = still_landmarks(image[:, ::-1].copy())
         flipped[:, 0] = w - flipped[:, 0]
         mirrored.append(_normalise(flipped))
     reference = faces[0]

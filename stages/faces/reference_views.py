@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from manifests.facemesh import EYE_CORNERS, FACE_OVAL, INNER_LIPS
+from stages.faces.pose import still_landmarks
 
 MESH_POINTS = 468  # the tessellated landmarks (the 10 iris points have no triangles)
 # The head turns about the neck, roughly a face's depth behind the eye corners (in eye-corner
@@ -82,17 +83,8 @@ class FaceModel:
 
     @classmethod
     def from_photo(cls, photo_bgr: np.ndarray) -> FaceModel:
-        """Runs FaceMesh (static) on the photo; raises if it finds no face."""
-        import mediapipe as mp
-
-        h, w = photo_bgr.shape[:2]
-        with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
-                                             max_num_faces=1) as mesh:
-            result = mesh.process(cv2.cvtColor(photo_bgr, cv2.COLOR_BGR2RGB))
-        if not result.multi_face_landmarks:
-            raise ValueError("FaceMesh found no face in the photo; use a frontal face photo")
-        face = np.array([(p.x * w, p.y * h, p.z * w)
-                         for p in result.multi_face_landmarks[0].landmark[:MESH_POINTS]])
+        """Runs FaceMesh (static) on the photo; raises ValueError if it finds no face."""
+        face = still_landmarks(photo_bgr)[:MESH_POINTS]
         eyes = float(np.linalg.norm(face[EYE_CORNERS[0]] - face[EYE_CORNERS[1]]))
         shell, shell_faces = _shell(face, eyes)
         return cls(photo_bgr, np.vstack([face, shell]), np.vstack([triangles(), shell_faces]))
