@@ -81,16 +81,14 @@ def harmonic_measures(spec: Spectrum,
     return support, fundamental, low
 
 
-def judge_voices(spec: Spectrum, candidate: np.ndarray, f0: np.ndarray,
-                 speech: np.ndarray | None = None) -> VoiceEvidence:
-    """Splits infant-range pitched frames into the infant's and other sounds', run by run.
+def judge_voices(spec: Spectrum, candidate: np.ndarray, f0: np.ndarray) -> VoiceEvidence:
+    """Splits infant-range pitched frames into the infant's and other sounds', run by run, by
+    the spectrum alone; `without_speech` then applies a speech detector's answer.
 
     Args:
         spec: the clip's spectrum.
         candidate: (T,) frames the infant-range pitch track calls infant.
         f0: (T,) that track's F0 (0 where unvoiced).
-        speech: (T,) speech probability (Silero or pyannote), or None to judge by the spectrum
-            alone (then `without_speech` can apply it later).
     """
     support, fundamental, low = harmonic_measures(spec, np.where(candidate, f0, 0.0))
     bridge = max(1, round(BRIDGE_S * FRAME_RATE))
@@ -113,7 +111,7 @@ def judge_voices(spec: Spectrum, candidate: np.ndarray, f0: np.ndarray,
     evidence = VoiceEvidence(infant=infant, other=candidate & ~infant, support=support,
                              fundamental=fundamental, low_ratio=low, descriptors={}, flat=flat,
                              runs=np.where(candidate, runs, 0), f0=f0)
-    return without_speech(evidence, speech)
+    return without_speech(evidence, None)
 
 
 def without_speech(voices: VoiceEvidence, speech: np.ndarray | None) -> VoiceEvidence:
