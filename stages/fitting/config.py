@@ -33,3 +33,6 @@ class FittingMachine(ConfigSection):
 
     # "auto": CUDA when present, else CPU; or a torch device name.
     device: str = "auto"
+    # Clips fitted side by side on the CPU, each on one torch thread (0 = one per core); a GPU
+    # fits one clip at a time. Never changes a fit.
+    workers: int = Field(default=0, ge=0)

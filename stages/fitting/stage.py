@@ -5,7 +5,8 @@ Reads `faces/<clip>.npz`, fits identity and age per clip and expression and came
 through a reviewer's override; it is fitted on every frame with a face (`reviewed_view`). Each
 clip is its own tensor problem (all its segments together), on the GPU when there is one
 (`machine.fitting`): fitting clips together changed every fit's floats with the batch's shape, so
-a clip's latents depended on which clips shared its batch. Rejections: FIT_DIVERGED (the
+a clip's latents depended on which clips shared its batch. On a CPU the batch's clips are fitted
+side by side, one per core. Rejections: FIT_DIVERGED (the
 objective did not go down or went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the
 landmarks), FACE_NOT_FOUND (an overridden track with no face at all). A missing track is
 `retry` / MISSING_INPUT, as in every stage.
@@ -14,8 +15,10 @@ landmarks), FACE_NOT_FOUND (an overridden track with no face at all). A missing 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -29,9 +32,10 @@ from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from model.face.base import FaceModel
-from model.face.fit import FitInput, FitResult, fit_sequences
+from model.face.fit import FitInput, FitResult, fit_sequences, resolve_device
 from model.face.hdf5 import load_face_model
 from model.face.open_model import build_open_face_model
+from model.face.threads import single_threaded_torch
 from stages.contract import StageSpec, WithMachine, guarded, missing_input, with_seconds
 from stages.fitting.config import FittingConfig, FittingMachine
 from stages.paths import DataRoot
@@ -87,9 +91,19 @@ def run(clips: Sequence[Clip], cfg: FittingSettings, root: DataRoot) -> list[Sta
             results[clip.id] = track
         else:
             jobs.append((clip, track))
-    for clip, track in jobs:
-        results[clip.id] = _fit_clip(model, clip, track, cfg, root)
+    workers = fit_workers(cfg.machine, len(jobs))
+    with single_threaded_torch(), ThreadPoolExecutor(workers, thread_name_prefix="fit") as pool:
+        fitted = list(pool.map(lambda job: _fit_clip(model, job[0], job[1], cfg, root), jobs))
+    results.update((clip.id, result) for (clip, _), result in zip(jobs, fitted, strict=True))
     return [results[clip.id] for clip in clips]
+
+
+def fit_workers(machine: FittingMachine, clips: int) -> int:
+    """Clips fitted at once: one per core on the CPU, each on one torch thread
+    (`model.face.threads`), one at a time on a GPU."""
+    if resolve_device(machine.device).type != "cpu":
+        return 1
+    return max(1, min(machine.workers or len(os.sched_getaffinity(0)), clips))
 
 
 def _load_track(clip_id: str, root: DataRoot) -> FaceTrack | StageResult:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from manifests.formats.facefit import FaceFit
 from manifests.formats.facetrack import FaceTrack
@@ -170,12 +171,15 @@ def test_the_open_model_is_built_from_the_tracks_the_ledger_accepted(setup, tmp_
 def test_each_clip_of_a_batch_records_its_own_time(setup) -> None:
     """Regression: every clip of a batch got the batch's wall time as its `seconds`."""
     root, cfg, clips = setup
-    began = time.perf_counter()
-    results = run(clips, cfg, root)
-    wall = time.perf_counter() - began
-    seconds = [r.metrics["seconds"] for r in results]
-    assert all(s > 0 for s in seconds)
-    assert sum(seconds) <= wall
+    for workers in (1, 3):  # clips fitted one after another, then side by side
+        began = time.perf_counter()
+        results = run(clips, FittingSettings(cfg.section, FittingMachine(workers=workers)), root)
+        wall = time.perf_counter() - began
+        seconds = [r.metrics["seconds"] for r in results]
+        assert all(0 < s <= wall for s in seconds)
+        assert sum(seconds) <= wall * workers
+        for clip in clips:
+            root.clip(clip.id).face_fit.unlink()
 
 
 def test_a_clips_fit_is_the_same_whatever_shares_its_batch(setup, tmp_path: Path) -> None:
@@ -193,3 +197,25 @@ def test_a_clips_fit_is_the_same_whatever_shares_its_batch(setup, tmp_path: Path
     assert fitted(clips[::-1]) == together
     for clip in clips:
         assert fitted([clip]) == {clip.id: together[clip.id]}
+
+
+def test_clips_fitted_side_by_side_match_one_at_a_time_and_torch_keeps_its_threads(
+        setup) -> None:
+    """Fitting threads share one model and torch's thread setting: neither may leak into a fit,
+    and the training that follows in a nightly run gets its threads back."""
+    root, cfg, clips = setup
+    model = load_face_model(Path(cfg.section.face_model))
+    for seed, clip in enumerate(clips):  # long enough for torch to split its work over threads
+        track, _ = synthetic_track(model, 10 * FRAMES, seed=seed)
+        track.save(root.clip(clip.id).face_track)
+
+    def fitted(torch_threads: int, workers: int) -> dict[str, bytes]:
+        torch.set_num_threads(torch_threads)
+        machine = FittingSettings(cfg.section, FittingMachine(workers=workers))
+        fits = {r.clip_id: Path(r.outputs["fit"]).read_bytes() for r in run(clips, machine, root)}
+        assert torch.get_num_threads() == torch_threads
+        for clip in clips:
+            root.clip(clip.id).face_fit.unlink()
+        return fits
+
+    assert fitted(torch_threads=2, workers=1) == fitted(torch_threads=1, workers=3)
