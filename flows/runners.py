@@ -60,6 +60,7 @@ DASK_CONFIG: dict[str, Any] = {
     "distributed.worker.daemon": False,
     "distributed.worker.preload": ["flows.runners"],
 }
+PINNED_CORES = "cradle.pinned-cores"  # a LocalCluster's cores per worker index, for `dask_setup`
 
 
 class RunnerOptions(BaseModel):
@@ -72,30 +73,50 @@ class RunnerOptions(BaseModel):
     address: str | None = Field(None, pattern=r"^(tcp|tls)://\S+$")
     # Worker processes of the LocalCluster; None: one per core.
     workers: int | None = Field(None, ge=1)
+    # Cores each LocalCluster worker is pinned to; None: an even share of this process's cores.
+    # A stage's "all cores" (faces processes, fitting threads) is then the worker's share, not
+    # the machine's, so n workers never run n x the cores' worth of threads.
+    worker_cores: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunnerOptions:
         if self.runner == "threads" and (self.address or self.workers):
             raise ValueError("address and workers apply to the dask runner only")
-        if self.address and self.workers:
-            raise ValueError("workers sizes a local cluster; the cluster at address has its own")
+        if self.runner == "threads" and self.worker_cores:
+            raise ValueError("worker_cores applies to the dask runner only")
+        if self.address and (self.workers or self.worker_cores):
+            raise ValueError("workers and worker_cores size a local cluster; the cluster at "
+                             "address has its own")
         return self
 
     @property
     def local_workers(self) -> int:
         """Worker processes a LocalCluster gets: as asked, else one per core."""
-        return self.workers or os.cpu_count() or 1
+        return self.workers or len(_cores())
+
+    def pinned_cores(self) -> list[list[int]]:
+        """The cores of each LocalCluster worker, by its index: consecutive runs of
+        `worker_cores` (default: the cores shared evenly), wrapping round when they run out."""
+        cores, n = _cores(), self.local_workers
+        share = self.worker_cores or max(1, len(cores) // n)
+        return [[cores[(i * share + j) % len(cores)] for j in range(share)] for i in range(n)]
+
+
+def _cores() -> list[int]:
+    """The cores this process may run on (a cpuset or `taskset` narrows them)."""
+    return sorted(os.sched_getaffinity(0))
 
 
 def runner_options(runner: str = "threads", address: str | None = None,
-                   workers: int | None = None) -> RunnerOptions:
+                   workers: int | None = None, worker_cores: int | None = None) -> RunnerOptions:
     """The options, checked.
 
     Raises:
         ConfigError: an unknown runner, a malformed address, or options that do not go together.
     """
     try:
-        return RunnerOptions(runner=runner, address=address, workers=workers)  # type: ignore[arg-type]
+        return RunnerOptions(runner=runner, address=address, workers=workers,  # type: ignore[arg-type]
+                             worker_cores=worker_cores)
     except ValidationError as e:
         problems = []
         for err in e.errors():
@@ -121,6 +142,7 @@ def task_runner(options: RunnerOptions) -> TaskRunner[Any]:
     dask.config.set(DASK_CONFIG)
     if options.address:
         return DaskTaskRunner(address=options.address)
+    dask.config.set({PINNED_CORES: options.pinned_cores()})
     return DaskTaskRunner(cluster_kwargs={
         "n_workers": options.local_workers,
         "processes": True,  # stages hold the GIL (numpy, MediaPipe's Python side): processes
@@ -136,7 +158,7 @@ def on_runner(flow: Flow[P, R], options: RunnerOptions) -> Flow[P, R]:
 
 
 def nightly_on(runner: str = "threads", address: str | None = None,
-               workers: int | None = None) -> Flow[Any, Any]:
+               workers: int | None = None, worker_cores: int | None = None) -> Flow[Any, Any]:
     """The nightly flow with the task runner the options name (call it like `nightly`).
 
     Raises:
@@ -144,7 +166,7 @@ def nightly_on(runner: str = "threads", address: str | None = None,
     """
     from flows.nightly import nightly
 
-    return on_runner(nightly, runner_options(runner, address, workers))
+    return on_runner(nightly, runner_options(runner, address, workers, worker_cores))
 
 
 @contextmanager
@@ -194,8 +216,17 @@ def dask_setup(worker: Any) -> None:
     """Dask preload hook: a worker process gets the environment `cradle run` gives its own.
 
     Its own configuration's umask (raw infant media must stay the owner's), pyannote's telemetry
-    off and MediaPipe's per-graph warnings silenced, before any stage runs in it.
+    off and MediaPipe's per-graph warnings silenced, before any stage runs in it; a LocalCluster
+    worker is also pinned to its share of the cores (`RunnerOptions.pinned_cores`), every thread
+    of it, so that the threads and processes a stage starts stay on that share.
     """
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
     restrict_file_modes(load_config())
+    import dask.config
+
+    pinned = dask.config.get(PINNED_CORES, None)
+    if pinned is not None and isinstance(worker.name, int):  # a LocalCluster's worker
+        cores = pinned[worker.name % len(pinned)]
+        for thread in os.listdir("/proc/self/task"):  # affinity is per thread on Linux
+            os.sched_setaffinity(int(thread), cores)

@@ -17,6 +17,11 @@ import ffmpeg
 from manifests.outcomes import ReasonCode, Status
 from stages.download.faults import DownloadFault
 
+# x264's output depends on its thread count, which defaults to the cores ffmpeg sees: a fixed
+# count makes a clip's bytes (and the `video_sha256` its shards record) the same on any machine
+# and on a Dask worker pinned to one core.
+ENCODER_THREADS = 2
+
 
 @dataclass(frozen=True)
 class MediaInfo:
@@ -154,13 +159,13 @@ def normalise(source: Path, offset_s: float, duration_s: float, fps: float, samp
     mp4 = ffmpeg.output(
         video, has_audio, str(video_out), vcodec="libx264", preset="veryfast", crf=18,
         pix_fmt="yuv420p", acodec="aac", movflags="+faststart", fps_mode="cfr",
-        r=fps, t=f"{duration_s:.6f}", f="mp4",
+        r=fps, t=f"{duration_s:.6f}", f="mp4", threads=ENCODER_THREADS,
     )
     wav = ffmpeg.output(has_audio, str(audio_out), acodec="pcm_s16le", ac=1, ar=sample_rate,
                         t=f"{duration_s:.6f}", f="wav")
     try:
         ffmpeg.merge_outputs(mp4, wav).global_args(
-            "-nostdin", "-threads", "1", "-hide_banner", "-loglevel", "error").run(
+            "-nostdin", "-hide_banner", "-loglevel", "error").run(
             quiet=True, overwrite_output=True
         )
     except ffmpeg.Error as e:

@@ -67,5 +67,6 @@ class FacesConfig(ConfigSection):
 class FacesMachine(ConfigSection):
     """How this machine runs the faces stage: never changes a verdict, so never hashed."""
 
-    # One MediaPipe process per core (0 = all cores): MediaPipe gains little from a second thread.
+    # One MediaPipe process per core (0 = every core this process may use: on a pinned Dask
+    # worker, its share): MediaPipe gains little from a second thread.
     workers: int = Field(default=0, ge=0)

@@ -152,7 +152,7 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
     """The stage contract: one result per clip; `faces/<clip>.npz` for each judged clip."""
     root.faces.mkdir(parents=True, exist_ok=True)
     ids = [clip.id for clip in clips]
-    workers = min(cfg.machine.workers or os.cpu_count() or 1, len(ids))
+    workers = min(cfg.machine.workers or len(os.sched_getaffinity(0)), len(ids))
     if workers <= 1:
         return [_guarded(clip_id, root, cfg.section) for clip_id in ids]
     # spawn: MediaPipe's threads make fork unsafe; each worker loads the graphs once.

@@ -114,9 +114,36 @@ def test_runner_options_build_the_runner_they_name() -> None:
     assert local.cluster_kwargs["threads_per_worker"] == 1  # CPU-bound stages: processes
     assert task_runner(runner_options("dask", "tcp://10.0.0.5:8786")).address == (
         "tcp://10.0.0.5:8786")
-    assert runner_options("dask").local_workers == (os.cpu_count() or 1)
+    assert runner_options("dask").local_workers == len(os.sched_getaffinity(0))
     assert dask.config.get("distributed.worker.daemon") is False  # the faces stage has children
     assert dask.config.get("distributed.worker.preload") == ["flows.runners"]
+
+
+def test_local_workers_share_the_cores_so_a_stages_all_cores_is_its_share(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows import runners
+    from flows.runners import runner_options
+
+    monkeypatch.setattr(runners, "_cores", lambda: [0, 1, 2, 3])
+    assert runner_options("dask", workers=2).pinned_cores() == [[0, 1], [2, 3]]
+    assert runner_options("dask").pinned_cores() == [[0], [1], [2], [3]]
+    assert runner_options("dask", workers=3).pinned_cores() == [[0], [1], [2]]
+    assert runner_options("dask", workers=6).pinned_cores()[4:] == [[0], [1]]  # wraps round
+    assert runner_options("dask", workers=1, worker_cores=1).pinned_cores() == [[0]]
+
+
+def test_a_local_clusters_worker_processes_are_pinned_to_their_cores() -> None:
+    """Regression: each worker of a LocalCluster ran the faces stage on one MediaPipe process
+    per core of the machine, so n workers ran n x the cores' processes."""
+    from distributed import Client, LocalCluster
+
+    from flows.runners import runner_options, task_runner
+
+    options = runner_options("dask", workers=2, worker_cores=1)
+    runner = task_runner(options)
+    with LocalCluster(**runner.cluster_kwargs) as cluster, Client(cluster) as client:
+        pinned = client.run(lambda: sorted(os.sched_getaffinity(0)))
+    assert sorted(pinned.values()) == sorted(options.pinned_cores())
 
 
 @pytest.mark.parametrize("runner, address, workers", [
