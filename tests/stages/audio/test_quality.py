@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from demo import audio as au
+from manifests.outcomes import ReasonCode
 from stages.audio.scores import gate
 from stages.audio.stage import AudioConfig, clean_clip
 from stages.audio.testing import (
@@ -167,6 +168,18 @@ def test_accepted_real_mixtures_improve_by_3_db(
           f"{len(at_zero)} accepted, {sum(m[4] < 3 for m in at_zero)} below +3 dB")
     assert np.mean(gains) >= 3.0 and min(gains) >= 0.0
     assert all(m[4] >= 3.0 for m in at_zero)
+
+
+def test_string_music_under_a_real_cry_is_found(shared: Path) -> None:
+    """Regression: Brahms' strings under a real ESC-50 cry at 5 dB went undetected (music ratio
+    0) and the clip was accepted 1 dB better; the vibrato-tolerant, F0-held detector finds it."""
+    files = real_files(shared)
+    cry = next(f for f in files if f.name == "1-187207-A")
+    brahms = next(f for f in files if f.name == "brahms_hungarian_dance_5")
+    mix, _ = mix_at_snr(load_real(cry.path), load_real(brahms.path), 5.0)
+    _, _, metrics = clean_clip(mix, AudioConfig())
+    assert metrics["music_ratio"] > AudioConfig().max_music_ratio, metrics
+    assert gate(metrics, AudioConfig()) == (ReasonCode.MUSIC, "music_ratio")
 
 
 def test_real_mixtures_are_never_made_much_worse(
