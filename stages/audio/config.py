@@ -81,9 +81,22 @@ class AudioConfig(ConfigSection):
     # on donateacry), which is tolerable; above 1 % the distortion runs through the clip.
     max_clipping_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
     # Music on more than 25 % of active frames: it would be in the training audio, and its
-    # harmonics fool the pitch-based scores. Measured (bench/audio_real.py): real music 0.34-0.93,
-    # real cries and laughter up to 0.21 (a phone's electrical whine), the demo's music 1.0.
-    max_music_ratio: float = Field(default=0.25, ge=0.0, le=1.0)
+    # harmonics fool the pitch-based scores. Measured (bench/audio_real.py): real music 0.54-0.91,
+    # real cries and laughter up to 0.28 (a donateacry cry whose F0 the tracker loses), the
+    # demo's music 1.0; under a cry, music is found at 0.4-0.9 (0 dB) and its shorter stretches
+    # still count as an interferer for `min_interferer_removed_db`.
+    max_music_ratio: float = Field(default=0.4, ge=0.0, le=1.0)
+    # When speech or music is detected and heard alone long enough to measure it, the cleaning's
+    # predicted SI-SDR improvement (`interferer_removed_db`, stages/audio/separation.py) must be
+    # at least this, or the clip is rejected for that interferer: single-channel cleaning leaves
+    # most of a continuous bed under a long cry (real mixtures improved by 0-1 dB), and such a
+    # clip would carry the interferer into the training audio. Not below 3 dB: the improvement a
+    # listener hears as "cleaner".
+    min_interferer_removed_db: float = 3.0
+    # ...unless what the cleaning leaves is this far below the infant (dB): a faint radio under a
+    # loud cry is not worth a rejection. Real clean cries measured at -3 to -45 dB when something
+    # in them was taken for speech (TV, a parent), so only the measured case is judged.
+    max_interferer_left_db: float = -20.0
     # Adult speech on more than 20 % of the clip: the mouth motion would follow the wrong voice.
     max_adult_speech_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
     # Infant vocalisation on at least 5 % of the clip (0.5 s of a 10 s clip).

@@ -63,6 +63,7 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
         (ReasonCode.MUSIC, "music_ratio", _num(scores, "music_ratio") > cfg.max_music_ratio),
         (ReasonCode.ADULT_SPEECH, "adult_speech_ratio",
          _num(scores, "adult_speech_ratio") > cfg.max_adult_speech_ratio),
+        (_interferer(scores), "interferer_removed_db", _left_behind(scores, cfg)),
         (ReasonCode.OTHER_VOICE, "other_voice_ratio",
          _num(scores, "infant_ratio") < cfg.min_infant_ratio
          and _num(scores, "other_voice_ratio") >= cfg.min_infant_ratio),
@@ -75,6 +76,21 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
         if failed:
             return reason, name
     return None
+
+
+def _left_behind(scores: dict[str, float | None], cfg: AudioConfig) -> bool:
+    """The interferer was measured, the cleaning removes too little of it, and it matters."""
+    if scores.get("interferer_removed_db") is None:
+        return False
+    return (_num(scores, "interferer_removed_db") < cfg.min_interferer_removed_db
+            and _num(scores, "interferer_left_db") > cfg.max_interferer_left_db)
+
+
+def _interferer(scores: dict[str, float | None]) -> ReasonCode:
+    """The interferer the clip holds more of: music, or adult speech."""
+    if _num(scores, "music_ratio") > _num(scores, "adult_speech_ratio"):
+        return ReasonCode.MUSIC
+    return ReasonCode.ADULT_SPEECH
 
 
 def _num(scores: dict[str, float | None], name: str) -> float:

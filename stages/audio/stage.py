@@ -101,7 +101,7 @@ def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None 
     spec = analyse(x, sr)
     activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap)
     sources = models.separate(x) if models else None
-    done: dict[str, float]
+    done: dict[str, float | None]
     if sources is not None:
         voice = _infant_source(sources, sr, raw_level, cfg)
         clean, done = denoise(voice, sr, activity, cfg), {}
@@ -156,4 +156,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "3", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "4", run, section="audio", machine="audio")

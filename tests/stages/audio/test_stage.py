@@ -10,6 +10,7 @@ import pytest
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, Status
 from stages.audio.config import AudioMachine
+from stages.audio.scores import gate
 from stages.audio.stage import STAGE, AudioConfig, AudioSettings, run
 from stages.audio.testing import cry_in_noise, demo_mix, put_raw, raw_path
 from stages.config import CradleConfig
@@ -116,3 +117,25 @@ def test_demo_like_set_is_classified(root: DataRoot) -> None:
         f1s.append(2 * tp / max(2 * tp + fp + fn, 1))
     print(f"\n[audio] macro F1 {np.mean(f1s):.3f} over {len(cases)} clips")
     assert np.mean(f1s) >= 0.9, list(zip(cases, predicted, strict=True))
+
+
+def _scores(**changes: float | None) -> dict[str, float | None]:
+    """Scores of a clean, accepted cry with an interferer measured in it."""
+    return {"silence_ratio": 0.1, "clipping_ratio": 0.0, "music_ratio": 0.1,
+            "adult_speech_ratio": 0.05, "other_voice_ratio": 0.0, "infant_ratio": 0.5,
+            "snr_before_db": 20.0, "interferer_removed_db": 5.0, "interferer_left_db": -10.0,
+            **changes}
+
+
+def test_an_interferer_the_cleaning_cannot_remove_rejects_the_clip() -> None:
+    """Real cries over real music or speech came out 0-1 dB better and were accepted: when the
+    predicted removal is under 3 dB and what stays is audible, the clip goes, named for the
+    interferer it holds more of, with the prediction as its score."""
+    assert gate(_scores(), CFG) is None
+    assert gate(_scores(interferer_removed_db=1.0), CFG) == (ReasonCode.MUSIC,
+                                                            "interferer_removed_db")
+    assert gate(_scores(interferer_removed_db=1.0, adult_speech_ratio=0.15), CFG) == (
+        ReasonCode.ADULT_SPEECH, "interferer_removed_db")
+    # Faint after cleaning, or never heard alone long enough to measure: judged by ratios only.
+    assert gate(_scores(interferer_removed_db=1.0, interferer_left_db=-30.0), CFG) is None
+    assert gate(_scores(interferer_removed_db=None, interferer_left_db=None), CFG) is None
