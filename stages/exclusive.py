@@ -27,7 +27,8 @@ from stages.paths import DataRoot
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "cradle.lock"
-# Folders only curation runs write. models/ and cache/ are left alone: training may be live.
+# Folders only curation runs write. models/ and cache/ are left alone, training may be live, but
+# for the open face model's temporaries: a curation run builds it.
 CURATION_FOLDERS = ("raw", "audio", "faces", "fits", "shards", "runs")
 
 
@@ -99,16 +100,15 @@ def sweep_leftovers(root: DataRoot) -> list[Path]:
         What was removed, relative to the data root.
     """
     removed = []
-    for folder in CURATION_FOLDERS:
-        base = root.home / folder
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob(f"{TEMP_PREFIX}*")):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path.relative_to(root.home))
+    model = root.open_face_model  # curation builds it in models/, where training also writes
+    for path in [*(path for folder in CURATION_FOLDERS
+                   for path in sorted((root.home / folder).rglob(f"{TEMP_PREFIX}*"))),
+                 *sorted(model.parent.glob(f"{TEMP_PREFIX}{model.stem}-*"))]:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.relative_to(root.home))
     if removed:
         log.info("removed %d leftovers of interrupted runs (e.g. %s)", len(removed), removed[0])
     return removed

@@ -75,7 +75,9 @@ def test_cradle_run_on_a_held_data_root_says_so_in_one_line(isolated_home: Path)
 def test_sweep_removes_dead_runs_temporaries_only_in_curation_folders(tmp_path: Path) -> None:
     root = DataRoot(tmp_path / "home").create()
     leftovers = [root.raw / ".tmp-demo-a-0-1000-abc123", root.faces / ".tmp-x-0123456789ab.rows",
-                 root.shards / "demo" / ".tmp-train-000001-0123456789ab.tar"]
+                 root.shards / "demo" / ".tmp-train-000001-0123456789ab.tar",
+                 # Regression: a kill while fitting built the open face model left this behind.
+                 root.models / ".tmp-open-face-model-0123456789ab.h5"]
     (leftovers[0]).mkdir()
     (leftovers[0] / "section.mp4").write_bytes(b"partial")
     for path in leftovers[1:]:
