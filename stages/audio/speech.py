@@ -72,12 +72,24 @@ def silero_speech(x: np.ndarray, sr: int, n_frames: int,
     labels, _ = ndimage.label(padded)
     spans = [(span[0].start, span[0].stop) for span in ndimage.find_objects(labels)]
     spans = [(first, last) for first, last in spans if len(x[first * hop: last * hop]) >= chunk]
-    parts = [x[first * hop: last * hop] for first, last in spans]
+    parts = [x[first * hop: last * hop][: _needed(wanted[first:last], chunk, sr)]
+             for first, last in spans]
     for (first, last), probs in zip(spans, _probabilities(parts, sr), strict=True):
         centres = (np.arange(len(probs)) + 0.5) * chunk / sr
         frames = (np.arange(last - first) + 0.5) / FRAME_RATE
         out[first:last] = np.interp(frames, centres, probs)
     return np.where(wanted, out, 0.0)
+
+
+def _needed(wanted: np.ndarray, chunk: int, sr: int) -> int:
+    """How many samples of a stretch the model must hear for its `wanted` frames' answers.
+
+    The model is causal: a chunk's answer depends on the chunks before it, never after. The
+    context after the last wanted frame is cut down to the chunk whose centre follows that
+    frame (and one more), which leaves every wanted frame's answer as it was.
+    """
+    end_s = (np.flatnonzero(wanted)[-1] + 0.5) / FRAME_RATE
+    return (int(np.ceil(end_s * sr / chunk - 0.5)) + 2) * chunk
 
 
 def _probabilities(parts: list[np.ndarray], sr: int) -> list[np.ndarray]:
@@ -87,7 +99,8 @@ def _probabilities(parts: list[np.ndarray], sr: int) -> list[np.ndarray]:
     part's last chunk itself): the model steps through 32 ms chunks, and one step for several
     rows costs little more than for one (measured: 0.58 ms a step for one row, 1.7 for eight).
     A padded row's chunks past its end are dropped; its own chunks see the same samples and
-    the same state as alone, and differ from that only by float rounding (below 1e-6).
+    the same state as alone, and differ from that only by float rounding (at most 4e-6 on
+    the real recordings; no answer crossed 0.5).
     Rows are grouped by length, so that a short part does not step along a long one.
     """
     import torch
