@@ -189,10 +189,11 @@ def stationary_gate(spec: Spectrum, gain: np.ndarray, activity: FrameActivity,
     if cfg.prop_decrease == 0:
         return np.ones_like(gain)
     n = min(spec.n_frames, activity.n_frames)
-    level = 10 * np.log10(spec.power()[:, :n] * gain[:, :n] ** 2 + 1e-20)  # (F, T)
+    power = spec.power()[:, :n] * gain[:, :n] ** 2 + 1e-20  # (F, T)
     quiet = background_frames(activity)[:n]
-    threshold = level[:, quiet].mean(axis=1) + GATE_STD * level[:, quiet].std(axis=1)  # (F,)
-    mask = np.where(level > threshold[:, None], 1.0, 1.0 - cfg.prop_decrease)  # (F, T)
+    level = 10 * np.log10(power[:, quiet])  # (F, Q) dB
+    threshold = level.mean(axis=1) + GATE_STD * level.std(axis=1)  # (F,)
+    mask = np.where(_above_db(power, threshold), 1.0, 1.0 - cfg.prop_decrease)  # (F, T)
     # The 2-D triangle, separably. Across frequency zero beyond the edges, as noisereduce's
     # `fftconvolve(..., mode="same")`: the mask falls off within 250 Hz of 0 Hz, where the infant
     # has nothing and rooms rumble (1.5 dB of the separation in pink noise); in time the edges
@@ -204,6 +205,18 @@ def stationary_gate(spec: Spectrum, gain: np.ndarray, activity: FrameActivity,
     out = np.ones_like(gain)
     out[:, :n] = mask
     return out
+
+
+def _above_db(power: np.ndarray, threshold_db: np.ndarray) -> np.ndarray:
+    """`10 log10(power) > threshold_db[:, None]`, (F, T), the logarithm taken only within a
+    billionth of the threshold: elsewhere comparing powers gives the same answer, and the
+    logarithm of every bin was a tenth of the stage's time."""
+    limit = 10 ** (threshold_db[:, None] / 10)  # (F, 1)
+    above = power > limit * (1 + 1e-9)
+    near = ~above & (power >= limit * (1 - 1e-9))
+    rows = np.nonzero(near)[0]
+    above[near] = 10 * np.log10(power[near]) > threshold_db[rows]
+    return above
 
 
 def _triangle(half: int) -> np.ndarray:
