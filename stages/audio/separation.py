@@ -118,10 +118,18 @@ def predict_removal(spec: Spectrum, activity: FrameActivity, gain: np.ndarray,
     power = spec.power()[:, :n]  # (F, T)
     present = activity.active[:n] | activity.interferer[:n]  # (T,)
     noise = power[:, alone].mean(axis=1, keepdims=True)  # (F, 1)
-    other = np.where(alone[None, :], power, np.minimum(power, noise)) * present[None, :]  # (F, T)
-    infant = np.maximum(power - other, 0.0) * activity.infant_region[:n][None, :]  # (F, T)
-    kept = float((other * gain[:, :n] ** 2).sum())
-    hurt = float((infant * (1 - gain[:, :n]) ** 2).sum())
+    # In place where it can be: each (F, T) temporary costs as much as the arithmetic on it.
+    other = np.minimum(power, noise)  # (F, T)
+    np.copyto(other, power, where=alone[None, :])
+    other *= present[None, :]
+    infant = np.subtract(power, other)  # (F, T)
+    np.maximum(infant, 0.0, out=infant)
+    infant *= activity.infant_region[:n][None, :]
+    left_gain = gain[:, :n] ** 2  # (F, T)
+    kept = float(np.multiply(other, left_gain, out=left_gain).sum())
+    cut = np.subtract(1, gain[:, :n])  # (F, T)
+    cut **= 2
+    hurt = float(np.multiply(infant, cut, out=cut).sum())
     removed = 10 * np.log10(max(float(other.sum()), 1e-20) / max(kept + hurt, 1e-20))
     left = 10 * np.log10(max(kept, 1e-20) / max(float(infant.sum()), 1e-20))
     return {"interferer_removed_db": round(float(removed), 2),
@@ -144,7 +152,10 @@ def subtract_background(spec: Spectrum, activity: FrameActivity,
     power = spec.power()[:, :n]  # (F, T)
     noise = np.median(power[:, background], axis=1, keepdims=True)  # (F, 1)
     floor = 10 ** (cfg.background_floor_db / 20)
-    local = np.sqrt(np.clip(1 - noise / np.maximum(power, 1e-18), floor**2, 1.0))  # (F, T)
+    local = np.maximum(power, 1e-18)  # (F, T), then in place
+    np.divide(noise, local, out=local)
+    np.subtract(1, local, out=local)
+    np.sqrt(np.clip(local, floor**2, 1.0, out=local), out=local)
     own = infant_harmonics(spec.freqs, activity.infant_f0[:n], float(spec.freqs[1])).T
     gain[:, :n] = np.where(own, 1.0, local)
     return gain
@@ -156,9 +167,9 @@ def clean(x: np.ndarray, sr: int, spec: Spectrum, activity: FrameActivity,
     the shared transform; returns the waveform and what was done."""
     gain, metrics = suppress_interferers(spec, activity, cfg)
     if cfg.background_floor_db < 0:
-        gain = gain * subtract_background(spec, activity, cfg)
+        gain *= subtract_background(spec, activity, cfg)
     if cfg.denoise == "stationary":
-        gain = gain * stationary_gate(spec, gain, activity, cfg)
+        gain *= stationary_gate(spec, gain, activity, cfg)
     y = synthesise(spec, gain) if (gain != 1.0).any() else x
     if cfg.denoise == "nonstationary":
         y = denoise(y, sr, activity, cfg)
@@ -189,7 +200,9 @@ def stationary_gate(spec: Spectrum, gain: np.ndarray, activity: FrameActivity,
     if cfg.prop_decrease == 0:
         return np.ones_like(gain)
     n = min(spec.n_frames, activity.n_frames)
-    power = spec.power()[:, :n] * gain[:, :n] ** 2 + 1e-20  # (F, T)
+    power = gain[:, :n] ** 2  # (F, T), then in place
+    power *= spec.power()[:, :n]
+    power += 1e-20
     quiet = background_frames(activity)[:n]
     level = 10 * np.log10(power[:, quiet])  # (F, Q) dB
     threshold = level.mean(axis=1) + GATE_STD * level.std(axis=1)  # (F,)
