@@ -20,3 +20,29 @@ def test_batches_in_threads_get_the_answers_a_single_thread_gets() -> None:
     alone = [speech.silero_speech(x, 16_000, 800) for x in clips]
     assert all(np.array_equal(a, b) for a, b in zip(together, alone, strict=True))
     assert max(float(p.max()) for p in alone) > 0.5  # it heard the speech
+
+
+def test_stretches_batched_get_the_answers_each_gets_alone() -> None:
+    """Silero runs a clip's stretches as rows of one batch, each cut after its last wanted
+    frame: every wanted frame gets the answer of its whole stretch run alone."""
+    import torch
+    from scipy import ndimage
+
+    x = np.concatenate([demo_mix("adult_speech", 0), demo_mix("clean_cry", 1)])
+    n = len(x) // 160
+    where = np.zeros(n, bool)
+    for start, stop in ((20, 140), (300, 330), (500, 900), (1000, 1012)):
+        where[start:stop] = True
+    together = speech.silero_speech(x, 16_000, n, where=where)
+    context = round(speech.CONTEXT_S * 100)
+    labels, _ = ndimage.label(ndimage.binary_dilation(where, np.ones(2 * context + 1)))
+    alone = np.zeros(n)
+    for (span,) in ndimage.find_objects(labels):
+        part = torch.from_numpy(x[span.start * 160: span.stop * 160].astype(np.float32))
+        with torch.inference_mode():
+            probs = speech._silero().audio_forward(part, 16_000).numpy().reshape(-1)
+        alone[span] = np.interp((np.arange(span.stop - span.start) + 0.5) / 100,
+                                (np.arange(len(probs)) + 0.5) * 512 / 16_000, probs)
+    alone = np.where(where, alone, 0.0)
+    assert np.allclose(together, alone, atol=1e-5)
+    assert np.array_equal(together > 0.5, alone > 0.5)
