@@ -118,18 +118,10 @@ def predict_removal(spec: Spectrum, activity: FrameActivity, gain: np.ndarray,
     power = spec.power()[:, :n]  # (F, T)
     present = activity.active[:n] | activity.interferer[:n]  # (T,)
     noise = power[:, alone].mean(axis=1, keepdims=True)  # (F, 1)
-    # In place where it can be: each (F, T) temporary costs as much as the arithmetic on it.
-    other = np.minimum(power, noise)  # (F, T)
-    np.copyto(other, power, where=alone[None, :])
-    other *= present[None, :]
-    infant = np.subtract(power, other)  # (F, T)
-    np.maximum(infant, 0.0, out=infant)
-    infant *= activity.infant_region[:n][None, :]
-    left_gain = gain[:, :n] ** 2  # (F, T)
-    kept = float(np.multiply(other, left_gain, out=left_gain).sum())
-    cut = np.subtract(1, gain[:, :n])  # (F, T)
-    cut **= 2
-    hurt = float(np.multiply(infant, cut, out=cut).sum())
+    other = np.where(alone[None, :], power, np.minimum(power, noise)) * present[None, :]  # (F, T)
+    infant = np.maximum(power - other, 0.0) * activity.infant_region[:n][None, :]  # (F, T)
+    kept = float((other * gain[:, :n] ** 2).sum())
+    hurt = float((infant * (1 - gain[:, :n]) ** 2).sum())
     removed = 10 * np.log10(max(float(other.sum()), 1e-20) / max(kept + hurt, 1e-20))
     left = 10 * np.log10(max(kept, 1e-20) / max(float(infant.sum()), 1e-20))
     return {"interferer_removed_db": round(float(removed), 2),
