@@ -72,9 +72,17 @@ def shard_paths(shards_dir: Path, dataset: str, split: str | None = "train") -> 
     refs = [ref for ref in card.shards if split in (None, ref.split)]
     for ref in refs:
         verify_shard(dataset_dir / ref.path, ref.sha256)
-    log.info("reader: %s@%s %s: %d shards, %d samples", card.name, card.version, split or "all",
-             len(refs), sum(ref.samples for ref in refs))
+    what = f"{card.name}@{card.version} {split or 'all'}"
+    # Every epoch and every validation reopens the reader: a person needs the line once.
+    key = f"{dataset_dir.resolve()} {what}"
+    level = logging.DEBUG if key in _announced else logging.INFO
+    _announced.add(key)
+    log.log(level, "reader: %s: %d shards, %d samples", what, len(refs),
+            sum(ref.samples for ref in refs))
     return [dataset_dir / ref.path for ref in refs]
+
+
+_announced: set[str] = set()  # the datasets, versions and splits this process has logged
 
 
 def open_dataset(shards_dir: Path, dataset: str, cfg: ReaderConfig | None = None,

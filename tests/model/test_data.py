@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from dataclasses import replace
@@ -132,3 +133,16 @@ def test_each_epoch_shuffles_anew_but_crops_every_window_the_same(built) -> None
     first, second = epoch(0), epoch(1)
     assert list(first) != list(second) and set(first) == set(second)
     assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+def test_reopening_a_dataset_each_epoch_logs_it_once(built,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: `make run` printed "reader: demo@v0001 train: 1 shards, 22 samples" once per
+    epoch, dozens of identical lines."""
+    _, root, card = built
+    with caplog.at_level(logging.DEBUG, logger="model.data"):
+        for epoch in range(3):
+            open_dataset(root.shards, "infant", epoch=epoch)
+    lines = [r for r in caplog.records if r.getMessage().startswith("reader:")]
+    assert [r.levelno for r in lines] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+    assert f"infant@{card.version} train" in lines[0].getMessage()
