@@ -6,10 +6,10 @@ through a reviewer's override; it is fitted on every frame with a face (`reviewe
 clip is its own tensor problem (all its segments together), on the GPU when there is one
 (`machine.fitting`): fitting clips together changed every fit's floats with the batch's shape, so
 a clip's latents depended on which clips shared its batch. On a CPU the batch's clips are fitted
-side by side, one per core. Rejections: FIT_DIVERGED (the
-objective did not go down or went non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the
-landmarks), FACE_NOT_FOUND (an overridden track with no face at all). A missing track is
-`retry` / MISSING_INPUT, as in every stage.
+side by side, one per core. Rejections: FIT_DIVERGED (the objective did not go down or went
+non-finite), FIT_HIGH_RESIDUAL (the model cannot explain the landmarks), FACE_NOT_FOUND (an
+overridden track with no face at all). A missing track is `retry` / MISSING_INPUT, as in every
+stage.
 """
 
 from __future__ import annotations
