@@ -29,7 +29,7 @@ from model.face.fit_config import FitConfig
 from model.face.hdf5 import load_face_model
 from model.face.open_model import build_open_face_model
 from model.face.testing import Synthetic, synthetic_track, write_synthetic_pca
-from model.face.threads import single_threaded_torch
+from model.threads import single_threaded_torch
 
 WINDOW, OVERLAP = 10, 2  # FaceTalk's dataset-creation scheme
 

@@ -105,25 +105,22 @@ def _probabilities(parts: list[np.ndarray], sr: int) -> list[np.ndarray]:
     """
     import torch
 
+    from model.threads import single_threaded_torch
+
     chunk = CHUNKS[sr]
     out: list[np.ndarray] = [np.zeros(0)] * len(parts)
-    with _SILERO_LOCK:
+    # One thread: the model steps through 32 ms chunks, far too small to split, and a second
+    # thread only spins (measured: 40x slower with 2 threads on a busy 2-core machine).
+    with _SILERO_LOCK, single_threaded_torch():
         model = _silero()
-        # One thread: the model steps through 32 ms chunks, far too small to split, and a second
-        # thread only spins (measured: 40x slower with 2 threads on a busy 2-core machine).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for group in _by_length([len(part) for part in parts]):
-                batch = np.zeros((len(group), max(len(parts[i]) for i in group)), np.float32)
-                for row, i in enumerate(group):
-                    batch[row, : len(parts[i])] = parts[i]
-                with torch.inference_mode():
-                    probs = model.audio_forward(torch.from_numpy(batch), sr).numpy()  # (B, C)
-                for row, i in enumerate(group):
-                    out[i] = probs[row, : -(-len(parts[i]) // chunk)]
-        finally:
-            torch.set_num_threads(threads)
+        for group in _by_length([len(part) for part in parts]):
+            batch = np.zeros((len(group), max(len(parts[i]) for i in group)), np.float32)
+            for row, i in enumerate(group):
+                batch[row, : len(parts[i])] = parts[i]
+            with torch.inference_mode():
+                probs = model.audio_forward(torch.from_numpy(batch), sr).numpy()  # (B, C)
+            for row, i in enumerate(group):
+                out[i] = probs[row, : -(-len(parts[i]) // chunk)]
     return out
 
 

@@ -35,7 +35,7 @@ from model.face.base import FaceModel
 from model.face.fit import FitInput, FitResult, fit_sequences, resolve_device
 from model.face.hdf5 import load_face_model
 from model.face.open_model import build_open_face_model
-from model.face.threads import single_threaded_torch
+from model.threads import single_threaded_torch
 from stages.contract import StageSpec, WithMachine, guarded, missing_input, with_seconds
 from stages.fitting.config import FittingConfig, FittingMachine
 from stages.paths import DataRoot
@@ -100,7 +100,7 @@ def run(clips: Sequence[Clip], cfg: FittingSettings, root: DataRoot) -> list[Sta
 
 def fit_workers(machine: FittingMachine, clips: int) -> int:
     """Clips fitted at once: one per core on the CPU, each on one torch thread
-    (`model.face.threads`), one at a time on a GPU."""
+    (`model.threads`), one at a time on a GPU."""
     if resolve_device(machine.device).type != "cpu":
         return 1
     return max(1, min(machine.workers or len(os.sched_getaffinity(0)), clips))

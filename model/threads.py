@@ -1,8 +1,9 @@
-"""One torch thread per fit, and clips fitted side by side: what uses a CPU's cores.
+"""Torch on one thread for work too small to split, without losing the process's own count.
 
-A clip's fit is too small to gain from torch's own threads (636 frames/s on one thread, 686 on
-two, `bench.fitting`), and fits side by side on torch's default count would oversubscribe the
-cores (each fit's OpenMP team as large as the machine).
+A clip's fit gains little from torch's threads (636 frames/s on one thread, 686 on two,
+`bench.fitting`), so the fitting stage fits clips side by side, one thread each; Silero steps
+through 32 ms chunks, where a second thread only spins. Torch's thread count is process-wide:
+every caller sets and restores it through here, so concurrent callers cannot leave it at one.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def single_threaded_torch() -> Iterator[None]:
     """Torch on one thread while any caller is inside; its own count restored after the last.
 
     Torch's count is process-wide and threads started inside take it, so a thread pool made
-    inside runs one thread per worker; concurrent callers (several fitting batches of one flow)
-    share the setting, and the last one out restores it.
+    inside runs one thread per worker; concurrent callers (several fitting batches, Silero in
+    an audio batch) share the setting, and the last one out restores it.
     """
     global _users, _before
     with _lock:
