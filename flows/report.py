@@ -101,7 +101,7 @@ def build_report(session: Session, flow_name: str,
     if dataset:
         name, version = dataset.split("@")
         outputs["dataset_card"] = f"shards/{name}/{version}/dataset.json"
-    if "evaluation" in summary:
+    if "report" in summary.get("evaluation", {}):  # absent when evaluation was skipped
         outputs["evaluation"] = summary["evaluation"]["report"]
         outputs["metrics"] = summary["evaluation"]["metrics"]
     return RunReport(
@@ -199,7 +199,9 @@ def model_markdown(summary: dict[str, dict[str, Any]]) -> str:
         lines += [f"Model **{training['run']}**: step {training['step']}, loss "
                   f"{training['loss']}, validation loss {training['val loss']}.", ""]
     evaluation = summary.get("evaluation")
-    if evaluation:
+    if evaluation and "skipped because" in evaluation:
+        lines += [f"Evaluation skipped: {evaluation['skipped because']}.", ""]
+    elif evaluation:
         lines += [f"Evaluation on {evaluation['dataset']} ({evaluation['windows']} test "
                   "windows): " + ", ".join(f"{title} {evaluation[title]}"
                                            for title in HEADLINE.values())
