@@ -85,5 +85,5 @@ def build_shards_flow(params: ShardsParams | None = None) -> dict[str, dict[str,
     params = params or ShardsParams()
     with run_session("build-shards", params.model_dump(mode="json")) as session:
         summary = {"shards": build_shards(session.ctx, params.dataset)}
-        publish_report(session, "build-shards", summary)
+        publish_report(session, "build-shards", summary, params.dataset)
         return summary

@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 
 from demo.server import serve_corpus
 from flows.batches import run_stage
-from flows.params import SourceParams
+from flows.params import DEMO_DATASET, SourceParams
 from flows.report import publish_report
 from flows.session import Session, run_session
 from manifests.errors import RunStopped
@@ -155,5 +155,5 @@ def ingest(params: SourceParams | None = None) -> dict[str, dict[str, Any]]:
     with run_session("ingest", params.model_dump(mode="json")) as session:
         with contextlib.ExitStack() as stack:
             summary = take_in(session, params, stack).summary
-        publish_report(session, "ingest", summary)
+        publish_report(session, "ingest", summary, DEMO_DATASET if params.demo else None)
         return summary

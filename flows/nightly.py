@@ -49,5 +49,5 @@ def nightly(params: NightlyParams | None = None) -> dict[str, dict[str, Any]]:
             summary |= nightly_training(session.ctx.cfg, params.dataset, params.demo)
         if session.ctx.cfg.storage.raw_media != "keep":
             summary["retention"] = apply_retention(session.ctx)
-        publish_report(session, "nightly", summary)
+        publish_report(session, "nightly", summary, params.dataset)
         return summary

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+DEFAULT_DATASET = "infant"  # the dataset a run builds when none is named
+DEMO_DATASET = "demo"  # the dataset a `--demo` run builds when no `--dataset` is named
+
 
 class SourceParams(BaseModel):
     """Which clips a run takes in: the demo corpus, source lists, or both."""
@@ -27,7 +30,7 @@ class CurateParams(BaseModel):
 
 
 class ShardsParams(BaseModel):
-    dataset: str = Field("infant", description="The dataset the shards go to.")
+    dataset: str = Field(DEFAULT_DATASET, description="The dataset the shards go to.")
 
 
 class RetryParams(ShardsParams):

@@ -21,6 +21,7 @@ from prefect.artifacts import (
 )
 from prefect.runtime import flow_run
 
+from flows.params import DEFAULT_DATASET, DEMO_DATASET
 from flows.session import Session
 from manifests.files import atomic_write_json, atomic_write_text
 from manifests.ledger.attempts import Attempt
@@ -30,6 +31,9 @@ from review.settings import load_settings
 
 COUNT_COLUMNS = ("ok", "rejected", "failed", "retry", "deferred", "skipped", "unscheduled")
 CURATION_STAGES = ("download", "audio", "faces", "fitting")
+# Throughput counts the clips these stages gave a verdict: a download, failed or not, is fetching.
+JUDGING_STAGES = ("audio", "faces", "fitting")
+VERDICTS = (Status.OK, Status.REJECTED)
 HEADLINE = {"lve": "LVE", "dtw": "DTW", "pcc": "L-PCC", "ccc": "L-CCC"}  # metrics: name
 TOP_REASONS = 8
 MEASUREMENTS_SHOWN = 4
@@ -44,7 +48,7 @@ class RunReport:
     prefect_flow_run: str
     elapsed_s: float
     stages: dict[str, dict[str, Any]]
-    clips_curated: int  # clips a curation stage judged in this run
+    clips_curated: int  # clips given an audio, faces or fitting verdict (ok or rejected)
     media_seconds: float  # their length: the run's "x real time" is this over elapsed_s
     reasons: list[dict[str, Any]]  # the top reasons of this run's stops, most clips first
     rejections: list[dict[str, Any]]  # every clip this run stopped, with its measurement
@@ -60,12 +64,16 @@ class RunReport:
         return self.media_seconds / self.elapsed_s if self.elapsed_s else 0.0
 
 
-def publish_report(session: Session, flow_name: str,
-                   summary: dict[str, dict[str, Any]]) -> RunReport:
-    """Exports the run's manifests, saves its report and publishes both as Prefect artifacts."""
+def publish_report(session: Session, flow_name: str, summary: dict[str, dict[str, Any]],
+                   dataset: str | None = None) -> RunReport:
+    """Exports the run's manifests, saves its report and publishes both as Prefect artifacts.
+
+    Args:
+        dataset: the dataset the run builds, so that the commands it suggests target it too.
+    """
     run_dir = session.root.run_dir(session.run_id)
     exports = export_manifests(session.ledger, run_dir, run_id=session.run_id)
-    report = build_report(session, flow_name, summary)
+    report = build_report(session, flow_name, summary, dataset)
     report.outputs |= {name: session.root.relative(path) for name, path in exports.items()}
     report.outputs["report"] = session.root.relative(run_dir / "report.md")
     atomic_write_json(run_dir / "report.json", {**asdict(report),
@@ -88,20 +96,20 @@ def publish_report(session: Session, flow_name: str,
 REJECTION_COLUMNS = ("clip", "stage", "status", "reason", "measurement", "review")
 
 
-def build_report(session: Session, flow_name: str,
-                 summary: dict[str, dict[str, Any]]) -> RunReport:
+def build_report(session: Session, flow_name: str, summary: dict[str, dict[str, Any]],
+                 dataset: str | None = None) -> RunReport:
     attempts = session.ledger.run_attempts(session.run_id)
     stopped = [a for a in attempts if a.status is not Status.OK and a.stage in PIPELINE_STAGES]
-    curated = {a.clip_id for a in attempts if a.stage in CURATION_STAGES}
+    curated = {a.clip_id for a in attempts if a.stage in JUDGING_STAGES and a.status in VERDICTS}
     clips = {clip.id: clip for clip in session.ledger.clips(sorted(curated))} if curated else {}
     review_url = load_settings().base_url
     reasons = Counter((a.stage, a.status.value, a.reason) for a in stopped)
-    dataset = summary.get("shards", {}).get("dataset")
+    version = summary.get("shards", {}).get("dataset")
     outputs = {}
-    if dataset:
-        name, version = dataset.split("@")
-        outputs["dataset_card"] = f"shards/{name}/{version}/dataset.json"
-    if "evaluation" in summary:
+    if version:
+        name, number = version.split("@")
+        outputs["dataset_card"] = f"shards/{name}/{number}/dataset.json"
+    if "report" in summary.get("evaluation", {}):  # absent when evaluation was skipped
         outputs["evaluation"] = summary["evaluation"]["report"]
         outputs["metrics"] = summary["evaluation"]["metrics"]
     return RunReport(
@@ -113,7 +121,7 @@ def build_report(session: Session, flow_name: str,
                   "clips": n, "meaning": reason.description if reason else ""}
                  for (stage, status, reason), n in reasons.most_common(TOP_REASONS)],
         rejections=[_rejection_row(a, review_url) for a in stopped],
-        outputs=outputs, next_steps=_next_steps(summary, bool(stopped)),
+        outputs=outputs, next_steps=_next_steps(summary, {a.status for a in stopped}, dataset),
     )
 
 
@@ -136,21 +144,33 @@ def measurement(metrics: dict[str, Any]) -> str:
     return ", ".join(shown)
 
 
-def _next_steps(summary: dict[str, dict[str, Any]], anything_stopped: bool) -> list[str]:
+def _next_steps(summary: dict[str, dict[str, Any]], stops: set[Status],
+                dataset: str | None) -> list[str]:
+    """What to run next; review only for rejections, which annotators can act on (a retry or a
+    failure is a fault, not a verdict)."""
     steps = ["cradle status"]
-    if anything_stopped:
+    if Status.REJECTED in stops:
         steps.append("cradle review serve  (annotators confirm or override the rejections)")
-    if any(counts.get("retry") for counts in summary.values()):
-        steps.append("cradle retry-failed  (re-runs the clips left at a retry)")
-    dataset = summary.get("shards", {}).get("dataset")
-    if dataset:
-        steps.append(f"cradle datasets show {dataset.split('@')[0]}")
+    if Status.RETRY in stops:
+        steps.append(f"cradle retry-failed{dataset_option(dataset)}  (re-runs the clips left "
+                     "at a retry)")
+    version = summary.get("shards", {}).get("dataset")
+    if version:
+        steps.append(f"cradle datasets show {version.split('@')[0]}")
     model = summary.get("training", {}).get("run")
     if model:
         steps.append(f"cradle sample --checkpoint <data root>/{model} --audio FILE")
-    elif dataset:
-        steps.append(f"cradle train --dataset {dataset.split('@')[0]}")
+    elif version:
+        steps.append(f"cradle train --dataset {version.split('@')[0]}")
     return steps
+
+
+def dataset_option(dataset: str | None) -> str:
+    """The option that points `build-shards` or `retry-failed` at `dataset`: `--demo` for the
+    demo's, none for the default."""
+    if dataset in (None, DEFAULT_DATASET):
+        return ""
+    return " --demo" if dataset == DEMO_DATASET else f" --dataset {dataset}"
 
 
 def render_markdown(report: RunReport) -> str:
@@ -169,6 +189,9 @@ def render_markdown(report: RunReport) -> str:
         lines += [f"Throughput: {report.clips_curated} clips ({report.media_seconds:.0f} s of "
                   f"media) in {_duration(report.elapsed_s)}: {report.clips_per_minute:.1f} "
                   f"clips/min, {report.real_time_factor:.2f}x real time.", ""]
+    elif any(stage in report.stages for stage in CURATION_STAGES):
+        lines += ["Throughput: none; no clip reached an audio, faces or fitting verdict in this "
+                  "run.", ""]
     lines += _dataset_lines(report.stages) + _breaker_lines(report.stages)
     lines += model_markdown(report.stages).splitlines()
     if report.reasons:
@@ -199,7 +222,9 @@ def model_markdown(summary: dict[str, dict[str, Any]]) -> str:
         lines += [f"Model **{training['run']}**: step {training['step']}, loss "
                   f"{training['loss']}, validation loss {training['val loss']}.", ""]
     evaluation = summary.get("evaluation")
-    if evaluation:
+    if evaluation and "skipped because" in evaluation:
+        lines += [f"Evaluation skipped: {evaluation['skipped because']}.", ""]
+    elif evaluation:
         lines += [f"Evaluation on {evaluation['dataset']} ({evaluation['windows']} test "
                   "windows): " + ", ".join(f"{title} {evaluation[title]}"
                                            for title in HEADLINE.values())

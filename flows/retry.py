@@ -51,5 +51,5 @@ def retry_failed(params: RetryParams | None = None) -> dict[str, dict[str, Any]]
                                                                          stack))
             summary |= curate_clips(session, clips)
             summary["shards"] = build_shards(session.ctx, params.dataset)
-        publish_report(session, "retry-failed", summary)
+        publish_report(session, "retry-failed", summary, params.dataset)
         return summary

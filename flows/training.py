@@ -54,6 +54,9 @@ def training_due(cfg: TrainingConfig, root: DataRoot, dataset: str, preset: str
     if not cfg.nightly:
         return TrainingDecision(False, "training.nightly is off")
     current = load_card(root.shards, dataset)
+    if not any(ref.split == "train" for ref in current.shards):
+        return TrainingDecision(False, f"{current.name}@{current.version} has no train samples "
+                                       "yet (splits go by source video)")
     models = _models_of(root.models, current.name, preset)
     if not models:
         return TrainingDecision(True, f"no {preset} model of {current.name} yet")
@@ -104,13 +107,19 @@ def train_model(cfg: CradleConfig, params: TrainParams) -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE, tags=["gpu"])
 def evaluate_model(cfg: CradleConfig, run: str, dataset: str | None = None) -> dict[str, Any]:
-    """Scores the run and the baselines on the test split (`model.evaluate.evaluate`)."""
+    """Scores the run and the baselines on the test split (`model.evaluate.evaluate`); a
+    version with no test samples yet is skipped with the reason, as the run's report says."""
+    from model.data import EmptySplitError
     from model.evaluate import EvalConfig, evaluate
 
     root = DataRoot(cfg.home)
-    report = evaluate([root.home / run], root.home, dataset,
-                      EvalConfig(bootstrap=cfg.training.bootstrap, report=True,
-                                 regressor=cfg.training.regressor_baseline))
+    try:
+        report = evaluate([root.home / run], root.home, dataset,
+                          EvalConfig(bootstrap=cfg.training.bootstrap, report=True,
+                                     regressor=cfg.training.regressor_baseline))
+    except EmptySplitError as e:
+        get_run_logger().warning("evaluation skipped: %s", e)
+        return {"skipped because": str(e)}  # not "skipped": the report counts that key
     folder = Path(run) / "eval" / f"{report['dataset'].replace('@', '-')}-{report['split']}"
     name = Path(run).name
     headline = {title: round(report["results"][name]["metrics"][key]["mean"], 4)
@@ -139,7 +148,7 @@ def nightly_training(cfg: CradleConfig, dataset: str, demo: bool) -> dict[str, d
             steps = cfg.training.demo_steps if demo else cfg.training.steps
             summary |= train_and_evaluate(cfg, TrainParams(dataset=dataset, preset=preset,
                                                            steps=steps))
-        except (CradleError, ValueError) as e:  # e.g. a split with no windows yet
+        except (CradleError, ValueError) as e:  # e.g. losses needing a face model
             # The curation this run did stands; the report says why no model came of it.
             get_run_logger().warning("training: %s", e)
             summary["training"] = {"error": str(e)}

@@ -23,6 +23,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
 
+from manifests.errors import CradleError
 from manifests.formats.dataset import load_card
 from manifests.formats.sample import (
     AUDIO_FORMATS,
@@ -36,6 +37,12 @@ from manifests.formats.sample import (
 from manifests.formats.shard import verify_shard
 
 log = logging.getLogger(__name__)
+
+
+class EmptySplitError(CradleError):
+    """A dataset version has no shards in the split asked for: splits go by source video, so a
+    small version can leave one empty. Typed so that a nightly run can skip training or
+    evaluation with this reason instead of failing (webdataset cannot open zero shards)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ def shard_paths(shards_dir: Path, dataset: str, split: str | None = "train") -> 
         SampleFormatError: the version was written in a sample format this code cannot read.
         IncompleteShardError: a shard is missing, truncated, changed or lacks its done marker;
             `build_dataset` rebuilds it.
+        EmptySplitError: the version has no shards in `split`.
     """
     card = load_card(shards_dir, dataset)
     check_format(card.sample_format, f"{card.name}@{card.version}")
@@ -79,6 +87,9 @@ def shard_paths(shards_dir: Path, dataset: str, split: str | None = "train") -> 
     _announced.add(key)
     log.log(level, "reader: %s: %d shards, %d samples", what, len(refs),
             sum(ref.samples for ref in refs))
+    if not refs:
+        raise EmptySplitError(f"{what} has no samples: splits go by source video, so curate "
+                              "clips from more videos and build a new version")
     return [dataset_dir / ref.path for ref in refs]
 
 
@@ -92,6 +103,9 @@ def open_dataset(shards_dir: Path, dataset: str, cfg: ReaderConfig | None = None
     Shards are divided among DataLoader workers (and distributed nodes), so each sample is read
     once per epoch. Each epoch shuffles differently, but a sample's crop stays the same, so
     cached audio features of a window serve every epoch.
+
+    Raises:
+        EmptySplitError: the version has no shards in `split`; the others as `shard_paths`.
     """
     cfg = cfg or ReaderConfig()
     urls = [str(path) for path in shard_paths(shards_dir, dataset, split)]

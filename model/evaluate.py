@@ -189,6 +189,10 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
     model, or head-frame landmarks), and every baseline runs in each space present.
     `ablations` adds the first checkpoint's ablations (`model.ablate`) as more rows; the
     regressor baseline is trained beside the first checkpoint unless `cfg.regressor` is off.
+
+    Raises:
+        EmptySplitError: the version has no `cfg.split` windows to score, or no train windows
+            for the baselines.
     """
     cfg = cfg or EvalConfig()
     models = {run_folder(path).name: (load_trained(path), cfg) for path in checkpoints}
@@ -196,8 +200,6 @@ def evaluate(checkpoints: list[Path], home: Path, dataset: str | None = None,
     card = load_card(home / "shards", dataset or first.cfg.dataset)
     tag = f"{card.name}@{card.version}"
     test, train = (read_windows(home / "shards", tag, s) for s in (cfg.split, "train"))
-    if not test:
-        raise ValueError(f"{tag} has no {cfg.split} windows to evaluate on")
     ablated = {f"{first_dir.name}: {v.name}": (v.model, v.cfg) for v in
                variants(first_dir, first, ablations, home, cfg, ablate_steps)} if ablations else {}
     trained = {}

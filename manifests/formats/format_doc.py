@@ -260,7 +260,8 @@ def _cradle_reader() -> list[str]:
         "and `open_dataset(shards_dir, dataset, cfg, split)` (an IterableDataset) read "
         "`NAME` or `NAME@VERSION`. Every shard is checked against its done marker and the "
         "card's sha256 before anything is read; a sample format the reader does not know is "
-        "refused.",
+        "refused, and so is a split with no shards (`EmptySplitError`: splits go by source "
+        "video, so a small version can leave one empty).",
         "- Every window comes out `cfg.frames` long: shorter ones zero-padded, with `mask` "
         "(`(T,)` bool) true on real frames; longer ones cropped (at a seeded random offset "
         "when `cfg.train`, else from the start). Use the mask in every loss; `landmarks` "

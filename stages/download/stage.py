@@ -111,8 +111,10 @@ def download_clip(clip: Clip, cfg: DownloadSettings, root: DataRoot,
         except Exception as e:  # judged below; the message is kept, redacted, in the metrics
             fault = classify(e, cfg.secrets)
             fault = replace(fault, message=root.relative_text(fault.message))
-        else:
-            metrics.update(tries=tries, attempts=attempt + 1)
+        else:  # the clip's own time, as every stage records it; the failures' below too
+            metrics.update(tries=tries, attempts=attempt + 1,
+                           seconds=round(time.monotonic() - started, 3),
+                           rate_wait_s=round(waited, 3))
             return StageResult.ok(clip.id, metrics, outputs=raw_outputs(root, clip.id))
         tries.append(f"{fault.reason.value}: {fault.message}"[:500])
         log.info("download %s attempt %d: %s (%s)", clip.id, attempt + 1, fault.reason.value,

@@ -16,7 +16,7 @@ from manifests.formats.dataset import DatasetNotFound
 from manifests.formats.format_doc import RECIPE_MARKER
 from manifests.formats.sample import SAMPLE_FORMAT, SampleFormatError
 from manifests.formats.shard import IncompleteShardError, done_path
-from model.data import ReaderConfig, make_loader, open_dataset
+from model.data import EmptySplitError, ReaderConfig, make_loader, open_dataset
 from stages.shards.stage import build_dataset
 from tests.stages.shards.helpers import FPS, RATE, SMALL, add_curated, clips_of, new_home
 
@@ -89,6 +89,20 @@ def test_an_earlier_version_is_read_by_name(built) -> None:
     assert len(list(open_dataset(root.shards, "infant", cfg, split=None))) > v1.samples
     with pytest.raises(DatasetNotFound, match="v0001, v0002"):
         open_dataset(root.shards, "infant@v0009")
+
+
+def test_a_split_with_no_shards_is_refused_by_name_before_webdataset_sees_it(
+        tmp_path: Path) -> None:
+    """Regression: a version whose test split was empty crashed the nightly run with webdataset's
+    IndexError('list index out of range') instead of an error a flow can act on."""
+    ledger, root = new_home(tmp_path)
+    add_curated(ledger, root, clips_of(2, 2))
+    all_train = SMALL.model_copy(update={"train_ratio": 1.0, "val_ratio": 0.0,
+                                         "test_ratio": 0.0})
+    build_dataset(ledger, root, all_train, "infant")
+    with pytest.raises(EmptySplitError, match="infant@v0001 test has no samples"):
+        open_dataset(root.shards, "infant", split="test")
+    assert len(list(open_dataset(root.shards, "infant", ReaderConfig(train=False)))) > 0
 
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "data-format.md"

@@ -1,12 +1,19 @@
-"""Scoring landmark predictions (Animote's targets) by the same rules as decoded vertices."""
+"""Scoring landmark predictions (Animote's targets) by the same rules as decoded vertices, and
+a version with nothing to score refused by name."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from manifests.facemesh import APERTURE
 from model.baselines import Window, baselines
-from model.evaluate import LandmarkScorer
+from model.data import EmptySplitError
+from model.evaluate import EvalConfig, LandmarkScorer, evaluate
+from model.train import main
+from tests.model.test_train import one_split, tiny
 
 
 def talking_window(frames: int = 90, seed: int = 0) -> Window:
@@ -35,3 +42,12 @@ def test_every_baseline_predicts_landmarks_of_the_window_shape() -> None:
         predicted = predict(windows[2])
         assert predicted.shape == (90, 468 * 3), name
         assert np.isfinite(scorer.score(windows[2], predicted)["dtw"]), name
+
+
+def test_a_version_without_test_samples_is_refused_by_name(tmp_path: Path) -> None:
+    """Regression: `cradle run --demo --limit 3` made a version with no test split, and its
+    evaluation crashed the nightly run in webdataset (IndexError) instead of naming the split."""
+    paths = one_split(tmp_path, "train")
+    run = main(tiny(steps=2), paths, show_progress=False).run_dir
+    with pytest.raises(EmptySplitError, match="infant@v0001 test has no samples"):
+        evaluate([run], paths.home, cfg=EvalConfig(bootstrap=1, regressor=False))

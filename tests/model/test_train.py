@@ -11,8 +11,10 @@ import pytest
 
 from manifests.formats.dataset import DatasetNotFound, load_card
 from model.checkpoint import checkpoint_paths, load_trained
+from model.data import EmptySplitError
 from model.train import TrainPaths, main
 from model.train_config import TrainConfig, load_preset
+from stages.shards.config import ShardsConfig
 from stages.shards.stage import build_dataset
 from tests.model.conftest import one_torch_thread  # noqa: F401  (autouse: small problems)
 from tests.stages.shards.helpers import SMALL, add_curated, clips_of, new_home
@@ -32,6 +34,15 @@ def paths(tmp_path: Path) -> TrainPaths:
 
 def tiny(preset: str = "facetalk", steps: int = 30) -> TrainConfig:
     return load_preset(preset).with_overrides([*TINY, f"steps={steps}"])
+
+
+def one_split(tmp_path: Path, split: str) -> TrainPaths:
+    """A version whose every sample is in `split`: the others are empty, as a small one's can be."""
+    ledger, root = new_home(tmp_path)
+    add_curated(ledger, root, clips_of(2, 2))
+    ratios = {f"{name}_ratio": float(name == split) for name in ("train", "val", "test")}
+    build_dataset(ledger, root, ShardsConfig(**{**SMALL.model_dump(), **ratios}), "infant")
+    return TrainPaths(root.home, root.shards, root.models, root.cache)
 
 
 def test_a_run_stopped_at_a_checkpoint_resumes_to_the_same_losses(paths: TrainPaths) -> None:
@@ -76,3 +87,9 @@ def test_the_regressor_also_predicts_expression_latents(paths: TrainPaths) -> No
     result = main(tiny(steps=6).with_overrides(["task=regression"]), paths, show_progress=False)
     trained = load_trained(result.run_dir)
     assert trained.cfg.task == "regression" and trained.targets.dim() == 6
+
+
+def test_a_version_without_train_samples_is_refused_by_name(tmp_path: Path) -> None:
+    """Regression: an empty split reached webdataset, which failed with an IndexError."""
+    with pytest.raises(EmptySplitError, match="infant@v0001 train has no samples"):
+        main(tiny(steps=2), one_split(tmp_path, "test"), show_progress=False)

@@ -8,10 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import ffmpeg
+import pandas as pd
 import pytest
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from manifests.ledger import Ledger
+from manifests.ledger.export import export_manifests
 from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.config import load_config
@@ -200,6 +202,21 @@ def test_429_trips_the_breaker_and_the_next_run_resumes(server: FaultServer,
                                                        (clips[2].id, Status.OK)]
     assert server.count("ok") - hits_before == 2  # only the deferred clip; the done one skipped
     ledger.close()
+
+
+def test_each_download_records_its_own_time_in_the_stage_results(server: FaultServer,
+                                                                 tmp_path: Path) -> None:
+    """Regression: a successful download recorded no `seconds`, so the stage_results manifest
+    gave every clip its whole batch's time and a slow clip could not be told from a fast one."""
+    clips = [clip(server, "ok"), clip(server, "ok", start=2.0)]
+    ledger = _ledger(tmp_path, clips)
+    results = execute_batch(STAGE, clips, context(DataRoot(tmp_path), "a", workers=1), ledger)
+    assert [r.status for r in results] == [Status.OK, Status.OK]
+    rows = pd.read_parquet(export_manifests(ledger, tmp_path / "out")["stage_results"])
+    ledger.close()
+    batch_s = (rows["finished_at"] - rows["started_at"]).dt.total_seconds()
+    # One worker: the clips ran one after the other, so their own times fit in the batch's.
+    assert (rows["seconds"] > 0).all() and rows["seconds"].sum() <= batch_s.iloc[0]
 
 
 def test_a_second_run_downloads_nothing(server: FaultServer, tmp_path: Path) -> None:
