@@ -35,6 +35,12 @@ INDEX_NAME = "corpus.json"
 SEGMENTS_NAME = "segments.csv"
 
 
+def corpus_variants(train_size: int) -> tuple[Variant, ...]:
+    """Every clip of a corpus with `train_size` training clips, in its order: a dry run lists
+    what `generate_corpus` would make from these without rendering anything."""
+    return VARIANTS + training_variants(train_size)
+
+
 def clip_files(v: Variant) -> list[str]:
     """The file names one clip owns in the corpus folder."""
     if v.derive:
@@ -59,7 +65,7 @@ def generate_corpus(out_dir: Path, seed: int = 0, workers: int = 2,
         ValueError: `train_size` is negative.
     """
     out_dir = Path(out_dir)
-    variants = VARIANTS + training_variants(train_size)
+    variants = corpus_variants(train_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     old = _read_index(out_dir)
     intact = _intact_clips(out_dir, old, seed) & {v.name for v in variants}

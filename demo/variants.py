@@ -22,6 +22,16 @@ MID_BABBLING = "/m/0261r1"
 MID_SPEECH = "/m/09x0r"
 MID_MUSIC = "/m/04rlf"
 MID_TELEVISION = "/m/07c52"
+# Their names in AudioSet's ontology: the demo ships no ontology.json (it is CC BY-SA data,
+# downloaded with the lists), yet `cradle status` and dry runs should name the demo's labels.
+LABEL_NAMES = {
+    MID_BABY_CRY: "Baby cry, infant cry",
+    MID_BABY_LAUGHTER: "Baby laughter",
+    MID_BABBLING: "Babbling",
+    MID_SPEECH: "Speech",
+    MID_MUSIC: "Music",
+    MID_TELEVISION: "Television",
+}
 
 
 @dataclass(frozen=True)

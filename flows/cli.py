@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
-from rich.console import Console
-from rich.logging import RichHandler
 
 from flows import run_cli
-from flows.console import config_or_exit, console, fail, ledger_or_exit
+from flows.console import (
+    VERBOSE,
+    VERBOSE_HELP,
+    VerboseAnywhere,
+    config_or_exit,
+    console,
+    fail,
+    ledger_or_exit,
+)
 from flows.datasets_cli import datasets
 from flows.model_cli import evaluate, sample, train
 from flows.review_cli import review
-from flows.runtime import quiet_third_party_logs, restrict_file_modes
+from flows.runtime import restrict_file_modes
 from flows.status_cli import status
 from manifests.errors import CradleError
 from manifests.ledger.export import export_manifests
@@ -25,7 +30,8 @@ from stages.config import load_config
 from stages.paths import DataRoot
 
 app = typer.Typer(help="Cradle: curate infant video into privacy-preserving 3D training data.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+                  cls=VerboseAnywhere)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(datasets, name="datasets")
@@ -41,14 +47,9 @@ app.command()(evaluate)
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Debug logging, with Prefect's task states.")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
-    # Alembic announces each migration plugin and httpx each Prefect API call at INFO.
-    for chatty in ("alembic", "httpx"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
-    quiet_third_party_logs(verbose)
+def main(ctx: typer.Context, verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help=VERBOSE_HELP)] = False) -> None:
+    ctx.meta[VERBOSE] = verbose  # logging starts with the command, which may add -v itself
     with contextlib.suppress(CradleError):  # a bad configuration is reported by the command
         restrict_file_modes(load_config())
 

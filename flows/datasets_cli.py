@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flows.console import console, fail
 from manifests.errors import CradleError
 from manifests.formats.dataset import load_card
 from stages.config import load_config
@@ -22,7 +22,6 @@ from stages.shards.split import SPLITS
 
 datasets = typer.Typer(help="Inspect versioned training datasets (shards).",
                        no_args_is_help=True)
-console = Console()
 _LISTED = 20  # keys printed per list in `diff`; the rest are counted
 T = TypeVar("T")
 
@@ -98,6 +97,5 @@ def _run(work: Callable[[Path], T]) -> T:
     try:
         return work(DataRoot(load_config().home).shards)
     except CradleError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
+        fail(e)
 

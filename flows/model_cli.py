@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flows.console import console, fail
 from manifests.errors import CradleError
 from stages.config import load_config
 from stages.paths import DataRoot
-
-console = Console()
 
 
 def train(
@@ -36,8 +34,7 @@ def train(
         result = main(cfg, TrainPaths(root.home, root.shards, root.models, root.cache),
                       device=device)
     except CradleError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+        fail(e, code=1)
     first, last = result.losses[0], result.losses[-1]
     console.print(f"run [bold]{root.relative(result.run_dir)}[/]: step {result.step}, "
                   f"loss {first:.4g} -> {last:.4g}")
@@ -71,8 +68,7 @@ def sample(
         written = render(checkpoint, audio, cfg, DataRoot(load_config().home).home, out,
                          obj=obj, preview=preview)
     except CradleError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+        fail(e, code=1)
     for path in written:
         console.print(str(path))
 
@@ -117,8 +113,7 @@ def evaluate(
                                            report=html_report, regressor=regressor), out,
                                 chosen, ablate_steps)
     except (CradleError, ValueError, NotImplementedError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+        fail(e, code=1)
     table = Table(title=f"{report['dataset']} {report['split']}: {report['windows']} windows, "
                         f"{report['frames']} frames; units: {report['units']}")
     shown = {"lve": "LVE", "dtw": "DTW", "pcc": "L-PCC", "ccc": "L-CCC", "mve": "MVE"}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import typer
-from rich.console import Console
 
+from flows.console import console, fail, warn
 from flows.status_cli import label_names
 from manifests.errors import CradleError
 from manifests.ledger import Ledger
@@ -18,7 +18,6 @@ from stages.config import load_config
 
 review = typer.Typer(help="The review UI: annotators confirm or override verdicts.",
                      no_args_is_help=True)
-console = Console()
 
 
 @review.command("serve")
@@ -39,14 +38,12 @@ def serve(
         ledger = Ledger.open(cfg.ledger_url)
         names = label_names(cfg)
     except CradleError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+        fail(e, code=1)
     if not ledger.users():
-        console.print("[yellow]No accounts yet:[/] add one with "
-                      "[bold]cradle review add-user NAME --role admin[/]")
+        warn("no accounts yet: add one with [bold]cradle review add-user NAME --role admin[/]")
     if not settings.on_loopback:
-        console.print(f"[yellow]Serving on {settings.host}, beyond this machine:[/] put it "
-                      "behind HTTPS (a reverse proxy) so that sessions are Secure.")
+        warn(f"serving on {settings.host}, beyond this machine: put it behind HTTPS (a reverse "
+             "proxy) so that sessions are Secure.")
     console.print(f"Review UI at http://{settings.host}:{settings.port}/ (Ctrl+C stops it)")
     try:
         uvicorn.run(create_app(ledger, settings, cfg.home, names), host=settings.host,
@@ -71,8 +68,7 @@ def add_user(
         password_hash = hash_password(password)
         ledger = Ledger.open(load_config().ledger_url)
     except (CradleError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+        fail(e, code=1)
     try:
         ledger.add_user(name, role, password_hash)
         ledger.audit("cli", "user_saved", name, {"role": role})

@@ -23,6 +23,14 @@ def restrict_file_modes(cfg: CradleConfig) -> None:
     os.umask(cfg.storage.umask)
 
 
+_verbose = False  # set with the logging, as a `cradle` command starts
+
+
+def verbose() -> bool:
+    """Whether this process runs with `--verbose`: tracebacks and native logs in full."""
+    return _verbose
+
+
 def quiet_third_party_logs(verbose: bool) -> None:
     """Keeps the terminal to what an operator acts on unless `--verbose` asks for everything.
 
@@ -30,8 +38,8 @@ def quiet_third_party_logs(verbose: bool) -> None:
     only their problems show (in the terminal and Prefect's UI alike, which lists task states
     anyway). Flow runs keep INFO: the progress of each stage and the links to the run.
     """
-    global _show_native_logs
-    _show_native_logs = verbose
+    global _verbose
+    _verbose = verbose
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
         # torch.jit.load's deprecation (Silero VAD's loader) names a local path.
@@ -72,15 +80,12 @@ NATIVE_NOISE = re.compile(
     r"|AttributeError: 'MessageFactory' object has no attribute 'GetPrototype')")
 
 
-_show_native_logs = False
-
-
 @contextmanager
 def native_noise_filtered() -> Iterator[None]:
     """Routes this process's (and its children's) file descriptor 2 through a filter that drops
     `NATIVE_NOISE` lines and passes every other byte on to the terminal unchanged (everything,
     after `quiet_third_party_logs(verbose=True)`)."""
-    if _show_native_logs:
+    if _verbose:
         yield
         return
     sys.stderr.flush()

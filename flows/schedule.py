@@ -19,6 +19,7 @@ from pathlib import Path
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.nightly import NightlyParams, nightly
@@ -29,11 +30,16 @@ log = logging.getLogger(__name__)
 DEPLOYMENT = "nightly"
 
 
-def nightly_deployment(cron: str, params: NightlyParams) -> RunnerDeployment:
-    """The nightly flow on a cron schedule (server time zone), with fixed parameters."""
+def nightly_deployment(cron: str, params: NightlyParams, timezone: str = "UTC"
+                       ) -> RunnerDeployment:
+    """The nightly flow on a cron schedule in `timezone` (an IANA name), with fixed parameters.
+
+    Raises:
+        ValueError: `cron` is not a cron expression.
+    """
     return nightly.to_deployment(
         name=DEPLOYMENT,
-        cron=cron,
+        schedules=[Cron(cron, timezone=timezone)],
         parameters={"params": params.model_dump(mode="json")},
         description="Cradle's nightly curation run.",
     )
@@ -67,9 +73,8 @@ def local_prefect_server(root: DataRoot, port: int, startup_timeout_s: float = 1
             server.kill()
 
 
-def serve_nightly(cron: str, params: NightlyParams, root: DataRoot, port: int = 4200) -> None:
-    """Serves the nightly deployment until interrupted, starting a local server if none is set."""
-    deployment = nightly_deployment(cron, params)
+def serve_nightly(deployment: RunnerDeployment, root: DataRoot, port: int = 4200) -> None:
+    """Serves `deployment` until interrupted, starting a local server if none is set."""
     if os.environ.get("PREFECT_API_URL"):
         serve(deployment)
         return

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from demo.variants import LABEL_NAMES as DEMO_LABEL_NAMES
 from flows.console import config_or_exit, console, ledger_or_exit
 from manifests.errors import ConfigError
 from manifests.ledger import Ledger, Review
 from manifests.outcomes import PIPELINE_STAGES, ReasonCode, Status
 from stages.config import CradleConfig
-from stages.sources.ontology import Ontology
+from stages.sources.ontology import Ontology, ontology_path
 
 log = logging.getLogger(__name__)
 COLUMNS = [s.value for s in Status] + ["pending"]
@@ -44,16 +47,23 @@ def status(as_json: Annotated[bool, typer.Option(
             console.print(table)
 
 
-def label_names(cfg: CradleConfig) -> dict[str, str]:
-    """MID -> AudioSet name from the configured ontology; empty when none is configured (or it
-    cannot be read: the counts matter more than the names)."""
-    if cfg.sources.ontology is None:
-        return {}
-    try:
-        return Ontology.load(cfg.sources.ontology).names
-    except ConfigError as e:
-        log.warning("label names left out: %s", e)
-        return {}
+def label_names(cfg: CradleConfig, source_lists: Sequence[Path] = ()) -> dict[str, str]:
+    """MID -> AudioSet name for every label Cradle can name: the demo's, and those of the
+    ontology of each source list (`ontology_path`), or the configured one without lists.
+
+    An ontology that cannot be read costs its names only: the counts matter more.
+    """
+    names = dict(DEMO_LABEL_NAMES)
+    configured = {cfg.sources.ontology} if cfg.sources.ontology else set()
+    wanted = {ontology_path(cfg.sources, path) for path in source_lists} or configured
+    for path in sorted(wanted):
+        if path not in configured and not path.is_file():
+            continue  # no ontology beside a URL list: its labels are names already
+        try:
+            names |= Ontology.load(path).names
+        except ConfigError as e:
+            log.warning("label names left out: %s", e)
+    return names
 
 
 def status_summary(ledger: Ledger, names: dict[str, str]) -> dict[str, Any]:

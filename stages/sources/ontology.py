@@ -18,9 +18,17 @@ import yaml
 
 from manifests.errors import ConfigError
 from manifests.records import Clip
+from stages.sources.config import SourcesConfig
 
 SELECTIONS = resources.files("manifests") / "data"  # shipped as package data
 SELECTION_SUFFIX = ".selection.yaml"
+ONTOLOGY_NAME = "ontology.json"  # as Google ships it, beside the segment lists
+
+
+def ontology_path(cfg: SourcesConfig, source_list: Path) -> Path:
+    """The ontology that names a segment list's labels: `sources.ontology`, else the
+    `ontology.json` beside the list (whether or not it is there)."""
+    return cfg.ontology or Path(source_list).parent / ONTOLOGY_NAME
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Each problem becomes a `SourceProblem`: the file as it was named (a basename when the name was
 absolute, so messages never show a local path), the line, and what is wrong in words. Problems
-are logged once, where they are found, and collected for the caller.
+go to the caller's list, which decides how to show them (`collect` logs them once, or puts the
+first few in its error), or are logged where they are found when the caller keeps no list.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def shown(text: str) -> str:
 
 
 def report(problems: list[SourceProblem] | None, problem: SourceProblem) -> None:
-    """Logs a problem once, as one line, and hands it to the caller's sink (if any)."""
-    log.warning("%s", problem)
-    if problems is not None:
+    """Hands a problem to the caller's list, or logs it as one line when there is none."""
+    if problems is None:
+        log.warning("skipped %s", problem)
+    else:
         problems.append(problem)
 
 

@@ -8,13 +8,15 @@ for other URLs and files), and the split group is the source video, so train, va
 never share one.
 
 Lists are hostile input: a bad row (or an unreadable list) is reported as a `SourceProblem` with
-its file and line, logged once and skipped; only a run with no valid row left at all fails.
+its file and line, logged once and skipped; only a run with no valid row left at all fails, with
+the first few problems in its error.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from manifests.ledger import Ledger
 from manifests.outcomes import StageResult
 from manifests.records import Clip
 from stages.sources.config import SourcesConfig
-from stages.sources.ontology import Ontology, Selection, select
+from stages.sources.ontology import Ontology, Selection, ontology_path, select
 from stages.sources.rows import (
     BadRow,
     SourceProblem,
@@ -40,6 +42,8 @@ from stages.sources.rows import (
     span,
 )
 
+log = logging.getLogger(__name__)
+
 STAGE = "sources"
 VERSION = "1"
 
@@ -51,14 +55,18 @@ _YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.yout
 _PATH_ID = re.compile(r"^/(?:shorts|embed|v|live|e)/([A-Za-z0-9_-]{11})")
 # An AudioSet YTID, or a demo file stem: safe inside a URL template and a clip id.
 _SEGMENT_YTID = re.compile(r"^[A-Za-z0-9_-]+$")
-_PROBLEMS_SHOWN = 50  # in the error when nothing is left; all of them are logged
+# Problems named in the error when nothing is left: enough to see what is wrong with a list, few
+# enough that a wrong file (a README, a spreadsheet) costs a few lines, not one per row.
+_PROBLEMS_SHOWN = 5
+_FORMATS = "is each an AudioSet segment CSV or a url,start,end,labels list?"
 
 
 def read_audioset_csv(path: Path, *, url_template: str = YOUTUBE_URL, id_prefix: str = "yt",
                       problems: list[SourceProblem] | None = None) -> list[Clip]:
     """Parses one AudioSet-format segment list; `#` lines are its header.
 
-    A bad row is logged, skipped and added to `problems` (when given): the rest still count.
+    A bad row is skipped and added to `problems` (logged instead when no list is given): the
+    rest still count.
     """
     clips = []
     name = shown_name(path)
@@ -89,7 +97,8 @@ def read_url_list(path: Path, problems: list[SourceProblem] | None = None) -> li
     (Not on `,`: ontology names such as "Baby cry, infant cry" contain commas.)
 
     A `url` may be any yt-dlp URL or a local file path (relative to the list's folder). A bad
-    row is logged, skipped and added to `problems` (when given); a bad header costs the list.
+    row is skipped and added to `problems` (logged instead when no list is given); a bad header
+    costs the list.
     """
     clips: list[Clip] = []
     name = shown_name(path)
@@ -183,18 +192,18 @@ class Collected:
     problems: list[SourceProblem]
 
 
-def collect(lists: Sequence[Path], cfg: SourcesConfig, ontology: Path | None = None
+def collect(lists: Sequence[Path], cfg: SourcesConfig, *, log_skipped: bool = True
             ) -> Collected:
     """Every clip of the given lists that the configured selection keeps, merged per video.
 
-    AudioSet lists are filtered by label (with ontology descendants; the ontology is `ontology`,
-    else `sources.ontology`, else `ontology.json` beside each list); URL lists are taken whole,
-    their owner chose them. Bad rows and missing lists are logged and skipped, so one of them
-    never costs the run the rest.
+    AudioSet lists are filtered by label (with ontology descendants; the ontology is
+    `ontology_path`'s); URL lists are taken whole, their owner chose them. Bad rows and missing
+    lists are skipped (and logged once each, unless `log_skipped` is False: a caller that only
+    checks the lists leaves them to the run), so one of them never costs the run the rest.
 
     Raises:
-        ConfigError: not one valid row in all the lists (every problem is named, one a line),
-            or the ontology or selection cannot be read.
+        ConfigError: not one valid row in all the lists (the first few problems are named, one
+            a line, and the rest counted), or the ontology or selection cannot be read.
     """
     selection = Selection.load(cfg.selection).with_exclude(cfg.exclude)
     clips: list[Clip] = []
@@ -204,15 +213,16 @@ def collect(lists: Sequence[Path], cfg: SourcesConfig, ontology: Path | None = N
         if _is_audioset(path):
             listed = read_audioset_csv(path, problems=problems)
             if listed:
-                tree = Ontology.load(ontology or cfg.ontology
-                                     or Path(path).parent / "ontology.json")
-                clips += select(listed, selection, tree)
+                clips += select(listed, selection, Ontology.load(ontology_path(cfg, path)))
         else:
             listed = read_url_list(path, problems)
             clips += listed
         rows += len(listed)
     if lists and not rows:
         raise ConfigError(_nothing_valid(lists, problems))
+    if log_skipped:
+        for problem in problems:
+            log.warning("skipped %s", problem)
     return Collected(merge_segments(clips, cfg.merge_gap_s), problems)
 
 
@@ -259,8 +269,11 @@ def _is_audioset(path: Path) -> bool:
 
 def _nothing_valid(lists: Sequence[Path], problems: Sequence[SourceProblem]) -> str:
     named = ", ".join(shown_name(path) for path in lists)
-    listed = [str(problem) for problem in problems[:_PROBLEMS_SHOWN]]
-    if len(problems) > _PROBLEMS_SHOWN:
-        listed.append(f"... and {len(problems) - _PROBLEMS_SHOWN} more, each logged")
-    return "\n".join([f"no valid source rows in {named}:", *listed] if listed
-                     else [f"no source rows in {named}"])
+    if not problems:
+        return f"no source rows in {named}"
+    if len(problems) <= _PROBLEMS_SHOWN:
+        return "\n".join([f"no valid source rows in {named}:", *map(str, problems)])
+    return "\n".join([
+        f"no valid source rows in {named} ({len(problems)} problems; {_FORMATS}):",
+        *map(str, problems[:_PROBLEMS_SHOWN]),
+        f"... and {len(problems) - _PROBLEMS_SHOWN} more"])

@@ -19,16 +19,17 @@ import pytest
 import soundfile as sf
 
 from demo.clip import render_clip
-from demo.corpus import generate_corpus
+from demo.corpus import corpus_variants, generate_corpus
 from demo.face import photo_landmarks
 from demo.preview import write_contact_sheet
 from demo.server import CorpusServer, serve_corpus
-from demo.variants import VARIANTS, variant
+from demo.variants import LABEL_NAMES, VARIANTS, variant
 from manifests.files import sha256_file
 from manifests.records import Clip
 from stages.config import load_config
 from stages.download.stage import DownloadSettings, run
 from stages.paths import DataRoot
+from stages.sources.ontology import Ontology
 from tests.conftest import DEMO_SEED as SEED
 
 SHARED_AUDIOSET = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "audioset"
@@ -60,6 +61,14 @@ def test_segments_csv_is_in_audioset_format(corpus: Path) -> None:
         mids = {line.split(",")[1] for line in known.read_text().splitlines()[1:]}
         for row in rows:
             assert set(row[3].strip('"').split(",")) <= mids
+
+
+def test_every_demo_label_is_named_as_audioset_names_it(shared: Path) -> None:
+    """`cradle status` and dry runs name the demo's labels from `LABEL_NAMES` (the demo ships
+    no ontology): every label a demo clip carries, by its name in AudioSet's ontology."""
+    names = Ontology.load(shared / "fixtures" / "audioset" / "ontology.json").names
+    assert {label for v in corpus_variants(12) for label in v.labels} == set(LABEL_NAMES)
+    assert {mid: names[mid] for mid in LABEL_NAMES} == LABEL_NAMES
 
 
 def test_rerun_with_the_same_seed_writes_nothing(corpus: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from manifests.ledger import Ledger
 from manifests.outcomes import ReasonCode, StageResult
-from manifests.testing import dummy_clips, dummy_rejection
+from manifests.testing import dummy_clip, dummy_clips, dummy_rejection
 from stages.config import load_config
 
 runner = CliRunner()
@@ -99,10 +100,11 @@ def test_dry_run_lists_what_would_be_selected_and_fetched_and_starts_nothing(
 def test_every_run_command_exists_with_the_options_the_readme_gives() -> None:
     for command, options in {"run": ("--demo", "--source", "--limit", "--dry-run", "--json",
                                      "--runner", "--address", "--workers"),
-                             "ingest": ("--source", "--limit", "--runner"),
+                             "ingest": ("--source", "--limit", "--dry-run", "--runner"),
                              "curate": ("--limit", "--runner"),
-                             "build-shards": ("--dataset",), "retry-failed": ("--dataset",),
-                             "serve": ("--cron",)}.items():
+                             "build-shards": ("--dataset", "--demo"),
+                             "retry-failed": ("--dataset", "--demo"),
+                             "serve": ("--cron", "--timezone", "--dataset")}.items():
         output = cradle(command, "--help")
         assert all(option in output for option in options), (command, output)
 
@@ -168,8 +170,34 @@ def test_status_as_json_and_labels_by_name(populated: Ledger, shared: Path,
 
 def test_status_without_an_ontology_shows_mids_and_says_how_to_name_them(
         populated: Ledger) -> None:
+    populated.add_clips([dummy_clip(9, labels=("/m/0ytgt",))])
     output = cradle("status")
-    assert "/t/dd00002" in output and "sources.ontology" in output
+    assert "/m/0ytgt" in output and "sources.ontology" in output
+
+
+def test_status_names_the_demo_labels_without_an_ontology(populated: Ledger) -> None:
+    """Regression: the demo's labels showed as MIDs (`/t/dd00002`), though the demo defines
+    them; and a hint to set an ontology the demo does not ship."""
+    output = cradle("status")
+    assert "Baby cry, infant cry (/t/dd00002)" in output and "sources.ontology" not in output
+
+
+def test_verbose_is_taken_before_and_after_every_command() -> None:
+    """Regression: `cradle run --demo --verbose` was refused: "No such option: --verbose"."""
+    from typer.main import get_command
+
+    def leaves(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        children = getattr(command, "commands", {})
+        return [leaf for name, child in children.items()
+                for leaf in leaves(child, (*path, name))] if children else [path]
+
+    commands = leaves(get_command(app))
+    assert ("run",) in commands and ("datasets", "show") in commands
+    for command in commands:
+        for args in (["-v", *command, "--help"], [*command, "--verbose", "--help"],
+                     [*command, "-v", "--help"]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, (args, result.output)
 
 
 def test_export_writes_manifests_for_the_latest_run(populated: Ledger,
