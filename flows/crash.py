@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flows.console import ledger_exists, shown_path
 from manifests.errors import CradleError
+from manifests.files import atomic_write_text
 from manifests.ledger import Ledger
 from stages.config import CradleConfig
 from stages.paths import DataRoot
@@ -61,10 +62,12 @@ def save_traceback(cfg: CradleConfig, error: Exception, started: str) -> Path | 
     run_id = _run_since(cfg, started)
     if run_id is None:
         return None
-    path = DataRoot(cfg.home).run_dir(run_id) / TRACEBACK_NAME
+    root = DataRoot(cfg.home)
+    path = root.run_dir(run_id) / TRACEBACK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(error)))
-    return path
+    # The run folder is shared like the rest of the data root: no absolute local path in it.
+    text = root.relative_text("".join(traceback.format_exception(error)))
+    return atomic_write_text(path, text.replace(str(Path.home()), "~"))
 
 
 def _run_since(cfg: CradleConfig, started: str) -> str | None:
