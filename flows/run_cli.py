@@ -29,7 +29,15 @@ from flows.console import (
     ledger_or_exit,
     shown_path,
 )
-from flows.params import CurateParams, NightlyParams, RetryParams, ShardsParams, SourceParams
+from flows.params import (
+    DEFAULT_DATASET,
+    DEMO_DATASET,
+    CurateParams,
+    NightlyParams,
+    RetryParams,
+    ShardsParams,
+    SourceParams,
+)
 from flows.runners import RunnerOptions, runner_options
 from manifests.errors import ConfigError, CradleError
 from stages.config import CradleConfig
@@ -162,7 +170,7 @@ def _runner(runner: str, address: str | None, workers: int | None) -> RunnerOpti
 
 
 def _dataset(dataset: str | None, demo: bool) -> str:
-    return dataset or ("demo" if demo else "infant")
+    return dataset or (DEMO_DATASET if demo else DEFAULT_DATASET)
 
 
 def _dry_run(cfg: CradleConfig, params: SourceParams) -> None:

@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from flows.params import DEFAULT_DATASET
 from flows.report import HEADLINE, model_markdown
 from manifests.errors import CradleError
 from manifests.formats.dataset import load_card
@@ -27,7 +28,7 @@ from stages.paths import DataRoot
 
 
 class TrainParams(BaseModel):
-    dataset: str = Field("infant", description="NAME (its latest version) or NAME@VERSION.")
+    dataset: str = Field(DEFAULT_DATASET, description="NAME (its latest version) or NAME@VERSION.")
     preset: str = Field("infant-diffusion", description="A preset in model/presets.")
     steps: int | None = Field(None, ge=1, description="Training steps; None: the preset's.")
     evaluate: bool = Field(True, description="Evaluate the trained run on the test split.")
