@@ -6,6 +6,7 @@ imports the flows after it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -44,6 +45,9 @@ def quiet_third_party_logs(verbose: bool) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
         # torch.jit.load's deprecation (Silero VAD's loader) names a local path.
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        # TensorBoard's event reader (the evaluation report's curves) logs each log file it
+        # looks for by its absolute path at INFO.
+        logging.getLogger("tensorboard").setLevel(logging.WARNING)
 
 
 def prepare_environment(root: DataRoot) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,23 @@ def test_native_library_noise_is_dropped_and_everything_else_reaches_the_termina
             os.write(2, (line + "\n").encode())
     assert capfd.readouterr().err.splitlines() == [
         "E0000 00:00:17.5 12 calculator_graph.cc:9] a real error", "faces: 2/8 clips"]
+
+
+def test_a_run_logs_no_absolute_path_from_tensorboards_event_reader(
+        caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """Regression: `cradle run --demo` printed "No path found after /abs/.../events.out..." while
+    the evaluation report read the training's curves."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from flows.runtime import quiet_third_party_logs
+
+    with SummaryWriter(str(tmp_path)) as writer:
+        writer.add_scalar("loss", 1.0, 0)
+    quiet_third_party_logs(verbose=False)
+    with caplog.at_level(logging.INFO):
+        EventAccumulator(str(tmp_path)).Reload()
+    assert str(tmp_path) not in caplog.text
 
 
 def test_status_on_an_empty_ledger_says_what_to_do(isolated_home: Path) -> None:
