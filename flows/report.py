@@ -196,7 +196,7 @@ def render_markdown(report: RunReport) -> str:
     lines += model_markdown(report.stages).splitlines()
     if report.reasons:
         lines += ["## Why clips stopped in this run", ""]
-        lines += [f"- **{r['reason'] or r['status']}** at {r['stage']} ({r['clips']} clips): "
+        lines += [f"- **{r['reason'] or r['status']}** at {r['stage']} ({_clips(r['clips'])}): "
                   f"{r['meaning']}" for r in report.reasons]
         lines.append("")
     if report.outputs:
@@ -213,7 +213,7 @@ def model_markdown(summary: dict[str, dict[str, Any]]) -> str:
     lines = []
     decision = summary.get("training decision")
     if decision:
-        lines += [f"Training: {decision['why']}" + ("." if decision["train"] else
+        lines += [f"Training: {decision['why']}" + ("; training now." if decision["train"] else
                                                     "; no training this run."), ""]
     training = summary.get("training")
     if training and "error" in training:
@@ -258,3 +258,7 @@ def _breaker_lines(stages: dict[str, dict[str, Any]]) -> list[str]:
 def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _clips(count: int) -> str:
+    return f"{count} clip" if count == 1 else f"{count} clips"

@@ -64,6 +64,7 @@ def test_throughput_counts_the_clips_judged_and_rejections_are_sent_to_review(
     assert "Throughput: 2 clips (20 s of media)" in render_markdown(report)
     assert any(step.startswith("cradle review serve") for step in report.next_steps)
     assert not any("retry-failed" in step for step in report.next_steps)
+    assert "**silent** at audio (1 clip):" in render_markdown(report)  # not "(1 clips)"
 
 
 def test_a_fault_at_a_curation_stage_is_neither_throughput_nor_for_review(
