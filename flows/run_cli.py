@@ -177,21 +177,21 @@ def _dry_run(cfg: CradleConfig, params: SourceParams) -> None:
     """What the run would select, and which of those clips it would fetch."""
     from flows.ingest import select_clips
     from flows.status_cli import label_names
+    from stages.contract import pending
     from stages.download.stage import STAGE as DOWNLOAD
 
     with tempfile.TemporaryDirectory() as scratch:
         clips = select_clips(params, cfg, _planned_demo(cfg, Path(scratch)) if params.demo
                              else None)
-    done: set[str] = set()
-    if ledger_exists(cfg):
+    fetch = clips
+    if ledger_exists(cfg):  # the run's own resume rule: a permanent failure is not fetched again
         ledger = ledger_or_exit(cfg)
         try:
-            done = set(ledger.passed(DOWNLOAD.name, [clip.id for clip in clips]))
+            fetch = pending(ledger, clips, DOWNLOAD, DOWNLOAD.config_hash(cfg), DataRoot(cfg.home))
         finally:
             ledger.close()
-    fetch = [clip for clip in clips if clip.id not in done]
     console.print(f"would select {len(clips)} clips; would fetch {len(fetch)} "
-                  f"({len(clips) - len(fetch)} already downloaded)")
+                  f"({len(clips) - len(fetch)} already downloaded or failed for good)")
     names = label_names(cfg, params.source_lists)
     for clip in fetch[:50]:
         labels = ", ".join(names.get(label, label) for label in clip.labels)

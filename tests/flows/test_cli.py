@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from manifests.ledger import Ledger
-from manifests.outcomes import ReasonCode, StageResult
+from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.testing import dummy_clip, dummy_clips, dummy_rejection
 from stages.config import load_config
 
@@ -92,10 +92,35 @@ def test_dry_run_lists_what_would_be_selected_and_fetched_and_starts_nothing(
     rows = "".join(f"http://example.com/{i}.mp4,0,3,Baby cry\n" for i in range(4))
     Path("urls.csv").write_text("url,start,end,labels\n" + rows)
     output = cradle("run", "--source", "urls.csv", "--limit", "3", "--dry-run")
-    assert "would select 3 clips; would fetch 3 (0 already downloaded)" in output
+    assert "would select 3 clips; would fetch 3 (0 already downloaded or failed for good)" in (
+        output)
     assert output.count("Baby cry") == 3
     assert not (isolated_home / "ledger.sqlite").exists()  # nothing was started
     assert not (isolated_home / "prefect").exists()
+
+
+def test_dry_run_leaves_out_what_the_run_would_not_fetch_again(isolated_home: Path) -> None:
+    """Regression: after a demo run, the dry run listed its 4 clips that failed for good (a
+    corrupt file) as "would fetch", though the run's resume rule never fetches them again."""
+    from flows.ingest import select_clips
+    from flows.params import SourceParams
+    from stages.download.stage import STAGE as DOWNLOAD
+
+    rows = "".join(f"http://example.com/{i}.mp4,0,3,Baby cry\n" for i in range(3))
+    Path("urls.csv").write_text("url,start,end,labels\n" + rows)
+    cfg = load_config()
+    clips = select_clips(SourceParams(source_lists=[Path("urls.csv")]), cfg)
+    ledger = Ledger.open(cfg.ledger_url)
+    ledger.add_clips(clips)
+    ledger.record(DOWNLOAD.name, DOWNLOAD.version, DOWNLOAD.config_hash(cfg), [
+        StageResult(clips[0].id, Status.FAILED, ReasonCode.CORRUPT_CONTAINER, {}),
+        StageResult(clips[1].id, Status.RETRY, ReasonCode.NETWORK_ERROR, {})],
+        started_at=datetime.now(UTC))
+    ledger.close()
+    output = cradle("run", "--source", "urls.csv", "--dry-run")
+    assert "would select 3 clips; would fetch 2 (1 already downloaded or failed for good)" in (
+        output)
+    assert clips[0].id not in output and clips[1].id in output and clips[2].id in output
 
 
 def test_every_run_command_exists_with_the_options_the_readme_gives() -> None:
