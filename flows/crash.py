@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.console import ledger_exists, shown_path
@@ -24,15 +23,10 @@ from stages.paths import DataRoot
 TRACEBACK_NAME = "traceback.txt"
 
 
-def run_clock() -> str:
-    """Now, as run ids begin (`start_run`): a run whose id sorts after it started later."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-
-
 def crash_summary(cfg: CradleConfig, flow: str, error: Exception, started: str) -> str:
     """The one line that tells a crash: `flow` crashed in which step, with what exception, and
     where its traceback was saved, when the run had opened its ledger run (at or after
-    `started`, from `run_clock`) to save it beside."""
+    `started`, from `manifests.ledger.runs.run_clock`) to save it beside."""
     line = f"{flow} crashed in {failed_step(error)}: {type(error).__name__}: {error}"
     saved = save_traceback(cfg, error, started)
     if saved is None:

@@ -186,7 +186,7 @@ def render_markdown(report: RunReport) -> str:
                   + " |" for stage, counts in stage_rows]
         lines.append("")
     if report.clips_curated:
-        lines += [f"Throughput: {report.clips_curated} clips ({report.media_seconds:.0f} s of "
+        lines += [f"Throughput: {_clips(report.clips_curated)} ({report.media_seconds:.0f} s of "
                   f"media) in {_duration(report.elapsed_s)}: {report.clips_per_minute:.1f} "
                   f"clips/min, {report.real_time_factor:.2f}x real time.", ""]
     elif any(stage in report.stages for stage in CURATION_STAGES):

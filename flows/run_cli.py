@@ -230,9 +230,10 @@ def _start(cfg: CradleConfig, flow_name: str, params: BaseModel, as_json: bool,
     from flows.runtime import native_noise_filtered, prepare_environment, verbose
 
     prepare_environment(root)
-    from flows.crash import crash_summary, run_clock
+    from flows.crash import crash_summary
     from flows.progress import live_bars
     from flows.runners import on_runner, prefect_api
+    from manifests.ledger.runs import run_clock
 
     module, _, name = flow_name.partition(":")
     options = options or runner_options()

@@ -13,13 +13,18 @@ from manifests.ledger.store import LedgerStore
 from manifests.ledger.tables import RunRow
 
 
+def run_clock(now: datetime | None = None) -> str:
+    """The time part that begins a run id: ids begun at or after `now` sort at or after it."""
+    return f"{now or datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+
+
 class RunQueries(LedgerStore):
     """Opening, closing and finding runs."""
 
     def start_run(self, flow: str, params: dict[str, Any] | None = None) -> str:
         """Opens a run record and returns its id (time-ordered, so ids sort by start)."""
         now = datetime.now(UTC)
-        run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        run_id = f"{run_clock(now)}-{uuid.uuid4().hex[:8]}"
         self._write(
             lambda s: s.add(RunRow(id=run_id, flow=flow, params=params or {}, status="running",
                                    started_at=now))
