@@ -2,7 +2,8 @@
 
 On ../shared/fixtures/real_audio and donateacry (read in place, never copied), it prints:
 verdict accuracy per class (cries and laughter accepted; music rejected as `music`, speech as
-`adult_speech`; the robin and the whale rejected), the SI-SDR improvement of real infant sources
+`adult_speech`; the robin and the whale rejected; a held-out real conversation, pyannote's
+sample, rejected as adult speech in each 10 s window), the SI-SDR improvement of real infant sources
 mixed with real speech and music at 0, 5 and 10 dB (accepted mixtures; all mixtures beside it as
 the baseline of doing nothing is 0 dB), the SI-SDR of clean infant sources passed through alone,
 and the real-time factor per core on the real recordings. The synthetic bench (`bench.audio`)
@@ -24,12 +25,15 @@ from stages.audio.stage import AudioConfig, clean_clip
 from stages.audio.testing import (
     INFANT_KINDS,
     RealFile,
+    held_out_conversation,
     load_real,
     mix_at_snr,
     mixture_sources,
     real_files,
     si_sdr,
+    windows,
 )
+from stages.audio.wav import decode_audio
 
 SNRS = (0.0, 5.0, 10.0)
 EXPECTED = {"cry": "ok", "laugh": "ok", "music": "music", "speech": "adult_speech"}
@@ -68,6 +72,13 @@ def report_verdicts(files: list[RealFile], cfg: AudioConfig) -> float:
                                                       "music_ratio", "snr_before_db"))
         print(f"    wrong: {f.kind} {f.name[:40]} -> {got} ({detail})")
     return cpu / seconds
+
+
+def report_held_out(cfg: AudioConfig) -> None:
+    """Adult speech nothing was tuned on: pyannote's sample conversation, 10 s at a time."""
+    got = [verdict(x, cfg)[0] for x in windows(decode_audio(held_out_conversation()))]
+    print(f"  held-out conversation (pyannote's sample): {got.count('adult_speech')}/{len(got)} "
+          f"windows adult_speech {got}")
 
 
 def report_pass_through(files: list[RealFile], cfg: AudioConfig) -> None:
@@ -130,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = AudioConfig()
     clean_clip(load_real(files[0].path), cfg)  # warm-up: imports and first-call costs
     cpu_per_s = report_verdicts(files, cfg)
+    report_held_out(cfg)
     report_pass_through(files, cfg)
     report_mixtures(files, cfg)
     print(f"speed: weight-free path {1 / cpu_per_s:.1f}x real time per core on "

@@ -156,4 +156,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "4", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "5", run, section="audio", machine="audio")

@@ -4,6 +4,7 @@ the real recordings in ../shared/fixtures and mixtures made from them."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +134,21 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
     estimate, reference = estimate[:n], reference[:n]
     target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
     return float(10 * np.log10(np.sum(target**2) / max(np.sum((estimate - target) ** 2), 1e-20)))
+
+
+def held_out_conversation() -> Path:
+    """A real two-speaker conversation no one here made or tuned on: pyannote.audio's own
+    30 s sample, read where its wheel installed it (not in ../shared)."""
+    spec = importlib.util.find_spec("pyannote.audio")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("pyannote.audio is not installed")
+    return Path(spec.origin).parent / "sample" / "sample.wav"
+
+
+def windows(x: np.ndarray, seconds: float = 10.0) -> list[np.ndarray]:
+    """`x` cut into consecutive `seconds`-long clips (an AudioSet segment's length)."""
+    step = int(seconds * SR)
+    return [x[i:i + step] for i in range(0, len(x) - step + 1, step)]
 
 
 def mixture_sources(files: list[RealFile]) -> list[RealFile]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stages.audio.activity import articulated
+from stages.audio.activity import adult_phonation, articulated
 from stages.audio.music import detect_music
 from stages.audio.pitch import FRAME_RATE, PitchTrack
 from stages.audio.spectrum import analyse
@@ -82,3 +82,24 @@ def test_the_infant_f0_is_held_over_its_unvoiced_frames() -> None:
     out = held(f0, 0.03)
     assert list(out[:8]) == [0, 400, 400, 400, 400, 0, 500, 500]
     assert out[-1] == 0
+
+
+def test_a_phonation_mostly_in_the_adult_range_is_an_adult_s_where_it_rises_too() -> None:
+    """An adult phrase at 220 Hz with a 310 Hz stressed syllable is all adult; a cry at 400 Hz
+    that dips to 230 Hz for a moment is not; a 0.1 s pause separates two phonations."""
+    adult_range = (80.0, 250.0)
+
+    def flags(f0: list[float]) -> np.ndarray:
+        track = np.array(f0)
+        voiced = track > 0
+        adult = voiced & (track >= adult_range[0]) & (track < adult_range[1])
+        return adult_phonation(voiced, adult, voiced & (track >= adult_range[1]))
+
+    phrase = [220.0] * 20 + [310.0] * 8 + [230.0] * 10
+    assert flags(phrase).all()
+    cry = [400.0] * 30 + [230.0] * 5 + [420.0] * 20
+    assert not flags(cry).any()
+    both = flags(phrase + [0.0] * 10 + [400.0] * 20)
+    assert both[:38].all() and not both[38:].any()
+    # A 40 ms drop-out is the tracker's: still one phonation.
+    assert flags([220.0] * 20 + [0.0] * 4 + [310.0] * 8).all()
