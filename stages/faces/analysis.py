@@ -32,11 +32,11 @@ from stages.faces.motion import frame_change, thumbnail
 from stages.faces.occlusion import (
     KEPT_REDNESS,
     LIP_CONTRAST_FLOOR,
-    LOST_REDNESS,
     NO_COLOUR,
     LipColour,
     MouthEvidence,
     lip_colour,
+    lost_step,
 )
 from stages.faces.pose import PoseEstimator
 from stages.faces.video_frames import Frame, iter_frames, read_ahead, video_info
@@ -156,7 +156,7 @@ class _Accumulator:
         Often (`hands_every`) within a second of Hands seeing a hand near the face, while the lips
         look foreign (a bottle or pacifier is often held by a hand) or lose their redness against
         the clip's clearest frames so far (skin over the lips; on pale lips, a fall of
-        `LOST_REDNESS`); rarely (`hands_idle_every`) when the lips are clearly visible and look
+        `lost_step`); rarely (`hands_idle_every`) when the lips are clearly visible and look
         like themselves; in between (`hands_blind_every`) when the clip's lips are too pale for
         colour to see a cover, where Hands alone speaks.
         """
@@ -168,7 +168,7 @@ class _Accumulator:
         if index - self.hand_seen_at <= _HAND_LINGER or foreign > 0.25:
             return cfg.hands_every
         # Lips that fell a real step below their redness so far (pale ones too): a hand's skin.
-        if self.redness - contrast >= LOST_REDNESS:
+        if self.redness - contrast >= lost_step(self.redness):
             return cfg.hands_every
         if self.redness < LIP_CONTRAST_FLOOR:
             return cfg.hands_blind_every

@@ -52,6 +52,9 @@ COLOUR_SEES = 0.25  # a colour score from which the colour cues "see" a cover
 # hands pasted over real and demo mouths took it 8-25 below; clear frames of the demo's crying
 # face and of real talking faces stay within 5.5.
 LOST_REDNESS = 6.0
+# ...or, for lips paler than that, this share of their clear redness: a hand over a pale-lipped
+# mouth (a real talking man's lips read 2.5) can only take away what the lips had.
+LOST_SHARE = 0.9
 # A hand over this share of the lips, whose lips lost their colour, covers them.
 HAND_ON_LIPS = 0.25
 # A mouth pixel "looks like skin" within this chroma (a*, b*) and lightness distance of the
@@ -147,6 +150,11 @@ def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
     return LipColour(float(median_ab[0]), median_ab, foreign, skinlike)
 
 
+def lost_step(reference: float) -> float:
+    """How far below the clip's clear lip redness a hand's skin takes the lips."""
+    return min(LOST_REDNESS, LOST_SHARE * max(reference, MIN_REDNESS))
+
+
 def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     """Combines the cues into one (T,) score in [0, 1]; NaN where there is no face.
 
@@ -189,7 +197,8 @@ def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     # The lips lost their colour: faded, and by a real step below the clip's clear lips (pale
     # lips read "faded" at rest; a hand's skin takes them LOST_REDNESS or more below it).
     with np.errstate(invalid="ignore"):
-        lost = np.where(reference - contrast >= LOST_REDNESS, np.nan_to_num(faded, nan=0.0), 0.0)
+        lost = np.where(reference - contrast >= lost_step(reference),
+                        np.nan_to_num(faded, nan=0.0), 0.0)
     # A hand wholly inside the face's outline counts only where the colour sees a cover too.
     itself = np.nan_to_num(evidence.inside[present], nan=0.0) >= FACE_ITSELF
     seen = np.fmax(covered, lost) >= COLOUR_SEES

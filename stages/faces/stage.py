@@ -165,4 +165,4 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 # Version 3: head pose from FaceMesh's 3D landmarks (strong turns no longer read small); Hands'
 # full model, edge-on fingers' width, covers' ends found by bisecting Hands runs and by the lips'
 # colour, a hand on lips that lost their colour (issue #14).
-STAGE = StageSpec("faces", "3", run, section="faces", machine="faces")
+STAGE = StageSpec("faces", "4", run, section="faces", machine="faces")

@@ -58,3 +58,19 @@ def test_a_phantom_hand_inside_the_face_counts_once_the_lips_lose_their_colour()
     phantom = _evidence(np.full(FRAMES, 11.0), lip_ab, np.zeros(FRAMES), hand, inside=0.95)
     assert occlusion_score(real, present)[near].min() > 0.5
     assert occlusion_score(phantom, present)[near].max() < 0.5
+
+
+def test_a_hand_over_pale_lips_counts_when_they_lose_what_redness_they_had() -> None:
+    """A real talking man's lips stand out by 2.5 a* units; a pasted hand over them (0.85 of the
+    lips, 90 % of its points inside his face) took them to -2.5, a fall of 5, short of the 6
+    asked of red lips, so the hand was taken for the face itself (4 of 10 covered frames
+    missed on a held-out composite). A phantom hand on the same clear lips still counts for
+    nothing."""
+    near = np.arange(FRAMES) >= 20
+    hand = np.where(near, 0.85, 0.0)
+    lip_ab = np.tile([[2.5, 1.0]], (FRAMES, 1))
+    present = np.ones(FRAMES, bool)
+    real = _evidence(np.where(near, -2.5, 2.5), lip_ab, np.zeros(FRAMES), hand, inside=0.9)
+    phantom = _evidence(np.where(near, 1.5, 2.5), lip_ab, np.zeros(FRAMES), hand, inside=0.95)
+    assert occlusion_score(real, present)[near].min() > 0.5
+    assert occlusion_score(phantom, present)[near].max() < 0.5
