@@ -74,3 +74,15 @@ def test_a_hand_over_pale_lips_counts_when_they_lose_what_redness_they_had() -> 
     phantom = _evidence(np.where(near, 1.5, 2.5), lip_ab, np.zeros(FRAMES), hand, inside=0.95)
     assert occlusion_score(real, present)[near].min() > 0.5
     assert occlusion_score(phantom, present)[near].max() < 0.5
+
+
+def test_pale_lips_closing_are_not_a_cover() -> None:
+    """Pale lips (2.5 a* units) look like skin whenever the mouth closes: measured against the
+    open mouth's reddest frames alone, a real talking man's closed mouth read as skin over his
+    lips (5 clear frames flagged on a looped held-out video)."""
+    closed = np.arange(FRAMES) % 4 != 0
+    evidence = MouthEvidence(
+        contrast=np.where(closed, 0.5, 2.5), lip_ab=np.tile([[2.0, 1.0]], (FRAMES, 1)),
+        foreign=np.zeros(FRAMES), skinlike=np.where(closed, 0.92, 0.7),
+        hand=np.zeros(FRAMES), inside=np.zeros(FRAMES))
+    assert occlusion_score(evidence, np.ones(FRAMES, bool)).max() < 0.5
