@@ -56,6 +56,7 @@ _HAND_LINGER = 30
 # frames between them (bisecting), while they are still held: a cover starts and ends on its
 # own frame, not on the run up to 5 frames away (3-4 frames of each cover's ends were wrong).
 _HALF = 0.5
+_SECOND_LOOK = 2.0  # the second look's crop, in multiples of the first one's reach
 
 
 @dataclass
@@ -220,6 +221,11 @@ class _Accumulator:
         every = self._hands_every(frame.index, m.colour.foreign, m.colour.contrast)
         if frame.index - self.hands_at >= every:
             hands = models.hands_near(frame.image, lm)
+            if not hands and every == self.cfg.hands_every:
+                # While the cues suspect a cover, a miss gets a second, wider look: the palm
+                # detector finds a hand at one crop and not at another (a narrow hand over a
+                # small held-out face: 0 of 4 frames at the usual crop, 4 of 4 at twice it).
+                hands = models.hands_near(frame.image, lm, reach=_SECOND_LOOK)
             self.hand_runs[row] = hand_cover(lm, hands) if hands else NO_HAND
             self._bisect(models, row)
             if hands:

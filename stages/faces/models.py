@@ -94,15 +94,16 @@ class FaceModels:
         return np.array([[b.xmin * w, b.ymin * h, (b.xmin + b.width) * w,
                           (b.ymin + b.height) * h] for b in boxes], np.float32).reshape(-1, 4)
 
-    def hands_near(self, rgb: np.ndarray, face: np.ndarray) -> list[np.ndarray]:
+    def hands_near(self, rgb: np.ndarray, face: np.ndarray,
+                   reach: float = 1.0) -> list[np.ndarray]:
         """(21, 2) pixel landmarks of each hand near the face (Hands runs on a crop around it).
 
-        The crop reaches a face size to each side and below the face, half a face above it:
-        where a hand that covers the face comes from.
+        The crop reaches `reach` face sizes to each side and below the face, half that above
+        it: where a hand that covers the face comes from.
         """
         h, w = rgb.shape[:2]
         lo, hi = np.nanmin(face[:, :2], 0), np.nanmax(face[:, :2], 0)
-        size = float(max(hi - lo))
+        size = reach * float(max(hi - lo))
         x0, y0 = int(max(0, lo[0] - size)), int(max(0, lo[1] - 0.5 * size))
         x1, y1 = int(min(w, hi[0] + size)), int(min(h, hi[1] + size))
         if x1 - x0 < 16 or y1 - y0 < 16:
