@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,11 @@ from mediapipe.framework.formats import landmark_pb2
 
 from manifests.facemesh import LANDMARKS
 from manifests.formats.spool import RowSpool
-from stages.faces.analysis import FaceMeasures, _Accumulator
+from stages.faces.analysis import FaceMeasures, _Accumulator, _Measured
 from stages.faces.config import FacesConfig
 from stages.faces.hands import hand_cover, spread
 from stages.faces.models import _points
-from stages.faces.occlusion import LOST_REDNESS, MouthEvidence
+from stages.faces.occlusion import LOST_REDNESS, LipColour, MouthEvidence
 from stages.faces.rivals import rival_faces
 from stages.faces.video_frames import Frame
 from tests.stages.faces.helpers import face_points
@@ -110,3 +111,43 @@ def test_a_cover_starts_on_its_own_frame_between_hands_runs(tmp_path: Path) -> N
     spool.discard()
     assert mouth[20:23].max() == 0.0 and mouth[23:26].min() > 0.5
     assert models.calls <= 1 + 3  # log2 of the gap
+
+
+class _FoundWider:
+    """Stands in for the MediaPipe graphs: Hands finds the hand only at twice the usual crop."""
+
+    def __init__(self) -> None:
+        self.reaches: list[float] = []
+
+    def hands_near(self, rgb: np.ndarray, face: np.ndarray,
+                   reach: float = 1.0) -> list[np.ndarray]:
+        self.reaches.append(reach)
+        return _HandArrives(at=0).hands_near(rgb, face) if reach >= 2 else []
+
+
+def test_a_miss_while_the_lips_look_covered_gets_a_second_wider_look(tmp_path: Path) -> None:
+    """A narrow real hand over a small held-out face (issue #14): Hands' palm detector missed it
+    at the usual crop on 4 of 4 frames and found it at twice the crop. While the cues suspect a
+    cover a miss is looked at again, wider; while the lips look like themselves it is not."""
+    cfg = FacesConfig()
+    face = face_points()
+
+    def run(contrast: float) -> tuple[list[float], float]:
+        models = _FoundWider()
+        spool = RowSpool(tmp_path / str(contrast), (LANDMARKS, 3))
+        with _Accumulator(640, 480, cfg, spool) as acc:
+            acc.rows["contrast"] = [12.0] * 100  # red lips so far
+            measured: Future[_Measured] = Future()
+            measured.set_result(_Measured(1.0, 60.0, 1.0, 0.0, 0.0, 0.0, LipColour(
+                contrast, np.zeros(2), 0.0, 0.1), 0.0))
+            frame = Frame(100, 100 / 30, np.full((8, 8, 3), 100, np.uint8))
+            acc._complete(models, frame, face, measured)  # type: ignore[arg-type]
+            (cover,) = acc.hand_runs.values()  # the one run, on this frame's row
+            mouth = cover.mouth
+        spool.discard()
+        return models.reaches, mouth
+
+    reaches, mouth = run(contrast=1.0)  # the lips lost their redness: a cover is suspected
+    assert reaches == [1.0, 2.0] and mouth > 0.5
+    reaches, _ = run(contrast=12.0)  # clear lips: one look
+    assert reaches == [1.0]
