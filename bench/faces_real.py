@@ -1,0 +1,72 @@
+"""Mouth occlusion on real hands over faces the composite tests do not use: precision, recall.
+
+The tests' composites (`tests/stages/faces/test_composites.py`) paste real hands over obama.jpg,
+face_3.mp4 and the demo's faces. This bench runs the same procedure over four faces they do
+not use: scikit-image's astronaut and matplotlib's Grace Hopper (photos inside installed
+packages), biden.jpg (a small face in a large frame) and face_1.mp4 (a pale-lipped talking man),
+each with both hands, and prints per-frame precision and recall of `mouth_occluded` (covered:
+half the lips or more under the hand; clear: under a tenth). A covered frame whose face the
+stage lost counts as a miss. Run: `.venv/bin/python -m bench.faces_real [--shared ../shared]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from manifests.outcomes import ReasonCode
+from stages.faces.config import FacesConfig
+from stages.faces.segments import judge
+from tests.stages.faces.composites import HAND_PHOTOS, even, read_frames, read_rgb
+from tests.stages.faces.helpers import analyse_all, precision_recall
+from tests.stages.faces.test_composites import CLEAN, GAP, PASS, PASSES, _composite, _photo_clip
+
+
+def _bases(shared: Path) -> dict[str, list[np.ndarray]]:
+    import matplotlib.cbook
+    import skimage.data
+
+    n = CLEAN + len(PASSES) * (PASS + GAP)
+    hopper = read_rgb(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
+                                                            asfileobj=False)))
+    faces = shared / "fixtures" / "faces"
+    talking = read_frames(faces / "videos" / "face_1.mp4")
+    return {"astronaut": _photo_clip(even(skimage.data.astronaut(), 480), n),
+            "hopper": _photo_clip(even(hopper, 480), n),
+            "biden": _photo_clip(even(read_rgb(faces / "images" / "biden.jpg"), 640), n),
+            "face_1": [even(f, 480) for f in talking * (n // len(talking) + 1)][:n]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        truths, paths = {}, []
+        for base, frames in _bases(args.shared).items():
+            for photo in HAND_PHOTOS:
+                path, truth = _composite(frames, photo, args.shared,
+                                         Path(tmp) / f"{base}-{photo[:-4]}.mp4")
+                truths[path.stem], paths = truth, [*paths, path]
+        measures = analyse_all(paths)
+    predicted, actual = [], []
+    for name, truth in truths.items():
+        flagged = judge(measures[name], FacesConfig()).flags(ReasonCode.MOUTH_OCCLUDED)
+        judged, covered = (truth >= 0.5) | (truth < 0.1), truth >= 0.5
+        p, r = precision_recall(flagged[judged], covered[judged])
+        lost = int((covered & ~measures[name].present).sum())
+        print(f"  {name:28s} precision {p:.3f} recall {r:.3f} ({int(covered.sum())} covered "
+              f"frames, {lost} without a face)")
+        predicted.append(flagged[judged])
+        actual.append(covered[judged])
+    p, r = precision_recall(np.concatenate(predicted), np.concatenate(actual))
+    print(f"all: precision {p:.3f} recall {r:.3f} (the tests' own composites: goal recall "
+          f">= 0.9, precision >= 0.95)")
+
+
+if __name__ == "__main__":
+    main()
