@@ -3,7 +3,8 @@
 On ../shared/fixtures/real_audio and donateacry (read in place, never copied), it prints:
 verdict accuracy per class (cries and laughter accepted; music rejected as `music`, speech as
 `adult_speech`; the robin and the whale rejected; a held-out real conversation, pyannote's
-sample, rejected as adult speech in each 10 s window), the SI-SDR improvement of real infant sources
+sample, rejected as adult speech in each 10 s window; the music and speech files cut into 10 s
+and 5 s clips, each judged alone), the SI-SDR improvement of real infant sources
 mixed with real speech and music at 0, 5 and 10 dB (accepted mixtures; all mixtures beside it as
 the baseline of doing nothing is 0 dB), the SI-SDR of clean infant sources passed through alone,
 and the real-time factor per core on the real recordings. The synthetic bench (`bench.audio`)
@@ -81,6 +82,19 @@ def report_held_out(cfg: AudioConfig) -> None:
           f"windows adult_speech {got}")
 
 
+def report_windows(files: list[RealFile], cfg: AudioConfig) -> None:
+    """Music and speech cut into clips of 10 s (an AudioSet segment) and 5 s: a whole file's
+    verdict hides stretches a shorter clip would hold alone (a sung verse without its band)."""
+    for seconds in (10.0, 5.0):
+        for f in files:
+            if f.kind in ("music", "speech"):
+                got = [verdict(x, cfg)[0] for x in windows(load_real(f.path), seconds)]
+                wrong = {g: got.count(g) for g in sorted(set(got)) if g != EXPECTED[f.kind]}
+                print(f"  {f.name[:28]:28s} in {seconds:2.0f} s clips: "
+                      f"{got.count(EXPECTED[f.kind])}/{len(got)} {EXPECTED[f.kind]}"
+                      + (f", else {wrong}" if wrong else ""))
+
+
 def report_pass_through(files: list[RealFile], cfg: AudioConfig) -> None:
     values: dict[str, list[float]] = defaultdict(list)
     for f in files:
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     clean_clip(load_real(files[0].path), cfg)  # warm-up: imports and first-call costs
     cpu_per_s = report_verdicts(files, cfg)
     report_held_out(cfg)
+    report_windows(files, cfg)
     report_pass_through(files, cfg)
     report_mixtures(files, cfg)
     print(f"speed: weight-free path {1 / cpu_per_s:.1f}x real time per core on "
