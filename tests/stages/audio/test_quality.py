@@ -163,7 +163,7 @@ def test_a_real_infant_source_alone_is_barely_changed(real: list[Judged]) -> Non
     assert np.median(values) >= 15.0
 
 
-@pytest.mark.xfail(strict=True, reason="issue #13 open: min 7.7 dB (median 23.9), 1/47 below "
+@pytest.mark.xfail(strict=True, reason="issue #13 open: min 7.7 dB (median 23.7), 1/47 below "
                    "10 dB: donateacry "
                    "cecd525b's raw 3gp is mostly room noise within 5 dB of a faint cry, and "
                    "background subtraction takes that noise (the reference here) down; the false "
