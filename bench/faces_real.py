@@ -1,12 +1,13 @@
 """Mouth occlusion on real hands over faces the composite tests do not use: precision, recall.
 
-The tests' composites (`tests/stages/faces/test_composites.py`) paste real hands over obama.jpg,
-face_3.mp4 and the demo's faces. This bench runs the same procedure over four faces they do
-not use: scikit-image's astronaut and matplotlib's Grace Hopper (photos inside installed
-packages), biden.jpg (a small face in a large frame) and face_1.mp4 (a pale-lipped talking man),
-each with both hands, and prints per-frame precision and recall of `mouth_occluded` (covered:
-half the lips or more under the hand; clear: under a tenth). A covered frame whose face the
-stage lost counts as a miss. Run: `.venv/bin/python -m bench.faces_real [--shared ../shared]`.
+The tests' composites (`tests/stages/faces/test_composites.py`, built by `stages.faces.testing`)
+paste real hands over obama.jpg, face_3.mp4 and the demo's faces. This bench runs the same
+procedure over four faces they do not use: scikit-image's astronaut and matplotlib's Grace Hopper
+(photos inside installed packages), biden.jpg (a small face in a large frame) and face_1.mp4 (a
+pale-lipped talking man), each with both hands, and prints per-frame precision and recall of
+`mouth_occluded` (covered: half the lips or more under the hand; clear: under a tenth). A
+covered frame whose face the stage lost counts as a miss.
+Run: `.venv/bin/python -m bench.faces_real [--shared ../shared]`.
 """
 
 from __future__ import annotations
@@ -20,23 +21,31 @@ import numpy as np
 from manifests.outcomes import ReasonCode
 from stages.faces.config import FacesConfig
 from stages.faces.segments import judge
-from tests.stages.faces.composites import HAND_PHOTOS, even, read_frames, read_rgb
-from tests.stages.faces.helpers import analyse_all, precision_recall
-from tests.stages.faces.test_composites import CLEAN, GAP, PASS, PASSES, _composite, _photo_clip
+from stages.faces.testing import (
+    COMPOSITE_FRAMES,
+    HAND_PHOTOS,
+    analyse_all,
+    composite,
+    even,
+    photo_clip,
+    precision_recall,
+    read_frames,
+    read_rgb,
+)
 
 
 def _bases(shared: Path) -> dict[str, list[np.ndarray]]:
     import matplotlib.cbook
     import skimage.data
 
-    n = CLEAN + len(PASSES) * (PASS + GAP)
+    n = COMPOSITE_FRAMES
     hopper = read_rgb(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
                                                             asfileobj=False)))
     faces = shared / "fixtures" / "faces"
     talking = read_frames(faces / "videos" / "face_1.mp4")
-    return {"astronaut": _photo_clip(even(skimage.data.astronaut(), 480), n),
-            "hopper": _photo_clip(even(hopper, 480), n),
-            "biden": _photo_clip(even(read_rgb(faces / "images" / "biden.jpg"), 640), n),
+    return {"astronaut": photo_clip(even(skimage.data.astronaut(), 480), n),
+            "hopper": photo_clip(even(hopper, 480), n),
+            "biden": photo_clip(even(read_rgb(faces / "images" / "biden.jpg"), 640), n),
             "face_1": [even(f, 480) for f in talking * (n // len(talking) + 1)][:n]}
 
 
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         truths, paths = {}, []
         for base, frames in _bases(args.shared).items():
             for photo in HAND_PHOTOS:
-                path, truth = _composite(frames, photo, args.shared,
+                path, truth = composite(frames, photo, args.shared,
                                          Path(tmp) / f"{base}-{photo[:-4]}.mp4")
                 truths[path.stem], paths = truth, [*paths, path]
         measures = analyse_all(paths)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from stages.faces.analysis import FaceMeasures
-from tests.stages.faces.helpers import FACE_VARIANTS, analyse_all, reencode_like_download
+from stages.faces.testing import analyse_all
+from tests.stages.faces.helpers import FACE_VARIANTS, reencode_like_download
 
 REAL_VIDEOS = ("face_1.mp4", "face_3.mp4", "face_noface.mov", "noface_face.mov")
 

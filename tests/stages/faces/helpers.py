@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ from manifests.facemesh import FACE_OVAL, OUTER_LIPS
 from manifests.outcomes import ReasonCode
 from stages.download.config import DownloadConfig
 from stages.download.media import normalise, probe
-from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
+from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
 from stages.faces.segments import judge
 
@@ -36,22 +34,6 @@ CASES = [("face_out_of_frame", "out_of_frame"), ("face_turned", "turned"),
          ("mouth_occluded_hand", "occluded"), ("mouth_occluded_pacifier", "occluded")]
 
 
-def _analyse_many(paths: list[Path]) -> list[FaceMeasures]:
-    with FaceModels() as models:
-        return [analyse_video(p, FacesConfig(), models) for p in paths]
-
-
-def analyse_all(paths: list[Path]) -> dict[str, FaceMeasures]:
-    """Analyses the videos over two processes (as the stage does), keyed by file stem."""
-    halves = [paths[0::2], paths[1::2]]
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = list(pool.map(_analyse_many, halves))
-    out: dict[str, FaceMeasures] = {}
-    for half, measures in zip(halves, results, strict=True):
-        out.update({p.stem: m for p, m in zip(half, measures, strict=True)})
-    return out
-
-
 def truth(corpus: Path, name: str) -> dict[str, Any]:
     return json.loads((corpus / f"{name}.json").read_text())
 
@@ -66,11 +48,6 @@ def truth_flags(corpus: Path, name: str) -> dict[str, np.ndarray]:
     }
     flags["good"] = ~(flags["out_of_frame"] | flags["turned"] | flags["occluded"])
     return flags
-
-
-def precision_recall(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
-    hits = int((predicted & actual).sum())
-    return hits / max(int(predicted.sum()), 1), hits / max(int(actual.sum()), 1)
 
 
 def reencode_like_download(corpus: Path, out: Path) -> Path:

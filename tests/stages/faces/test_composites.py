@@ -14,76 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from manifests.facemesh import EYE_CORNERS
 from manifests.outcomes import ReasonCode
 from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
 from stages.faces.segments import judge
-from tests.stages.faces.composites import (
+from stages.faces.testing import (
+    COMPOSITE_FRAMES,
     HAND_PHOTOS,
-    cover_of,
-    cut_hand,
+    analyse_all,
+    composite,
     even,
-    lips_polygon,
-    paste,
-    pasted_alpha,
+    photo_clip,
+    precision_recall,
     read_frames,
     read_rgb,
-    write_video,
 )
-from tests.stages.faces.helpers import analyse_all, precision_recall
-
-# (size in eye-corner distances, offset from the mouth in eye-corner distances)
-PASSES = [(1.5, (0.0, 0.0)), (1.5, (1.6, -0.2)), (1.9, (0.1, 0.1)), (1.9, (-1.9, 0.0)),
-          (2.3, (-0.1, 0.05)), (1.9, (0.0, 1.4))]
-CLEAN, PASS, GAP = 20, 16, 10
-# The fingers' middle joints go over the target: the palm stays beside or below the face.
-ANCHORS = {"hand_on_cheek.jpg": (10, 11), "hand_on_forehead.png": (6, 10, 14)}
-
-
-def _mesh(frames: list[np.ndarray]) -> list[np.ndarray | None]:
-    import mediapipe as mp
-
-    out: list[np.ndarray | None] = []
-    with mp.solutions.face_mesh.FaceMesh(refine_landmarks=True, max_num_faces=1) as mesh:
-        for frame in frames:
-            h, w = frame.shape[:2]
-            faces = mesh.process(frame).multi_face_landmarks
-            out.append(np.array([[p.x * w, p.y * h] for p in faces[0].landmark])
-                       if faces else None)
-    return out
-
-
-def _photo_clip(photo: np.ndarray, n: int) -> list[np.ndarray]:
-    """A photo that sways by a pixel or two (a still would be rejected as static)."""
-    import cv2
-
-    h, w = photo.shape[:2]
-    return [cv2.warpAffine(photo, np.float32([[1, 0, 2 * np.sin(t / 7)],
-                                              [0, 1, 1.5 * np.sin(t / 11)]]), (w, h),
-                           borderMode=cv2.BORDER_REFLECT) for t in range(n)]
-
-
-def _composite(frames: list[np.ndarray], photo: str, shared: Path,
-               out: Path) -> tuple[Path, np.ndarray]:
-    hand = cut_hand(read_rgb(shared / "fixtures" / "faces" / "images" / photo))
-    anchor = hand.points[list(ANCHORS[photo])].mean(0)
-    faces = _mesh(frames)
-    pasted, truth = [], []
-    for i, (frame, face) in enumerate(zip(frames, faces, strict=True)):
-        k, j = divmod(i - CLEAN, PASS + GAP)
-        if i < CLEAN or j >= PASS or face is None:
-            pasted.append(frame)
-            truth.append(0.0)
-            continue
-        size, (dx, dy) = PASSES[k]
-        iod = float(np.linalg.norm(face[EYE_CORNERS[0]] - face[EYE_CORNERS[1]]))
-        slide = max(0.0, 1 - j / 4, (j - 11) / 4)  # in from below over 4 frames, out likewise
-        target = face[[13, 14]].mean(0) + iod * np.array([dx, dy + 1.2 * slide])
-        pasted.append(paste(frame, hand, anchor, target, size * iod))
-        alpha = pasted_alpha(frame.shape[:2], hand, anchor, target, size * iod)
-        truth.append(cover_of(alpha, lips_polygon(face)))
-    return write_video(pasted, out), np.array(truth)
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +36,17 @@ def composites(shared: Path, corpus: Path, real_videos: Path,
                tmp_path_factory: pytest.TempPathFactory
                ) -> dict[str, tuple[FaceMeasures, np.ndarray]]:
     out = tmp_path_factory.mktemp("faces-composites")
-    n = CLEAN + len(PASSES) * (PASS + GAP)
+    n = COMPOSITE_FRAMES
     images = shared / "fixtures" / "faces" / "images"
     bases = {
-        "obama": _photo_clip(even(read_rgb(images / "obama.jpg"), 480), n),
+        "obama": photo_clip(even(read_rgb(images / "obama.jpg"), 480), n),
         "face_3": [even(f, 480) for f in read_frames(real_videos / "face_3.mp4") * 2][:n],
         "demo": (read_frames(corpus / "clean_cry.mp4") * 2)[:n],
     }
     truths, paths = {}, []
     for base, frames in bases.items():
         for photo in HAND_PHOTOS:
-            path, truth = _composite(frames, photo, shared, out / f"{base}-{photo[:-4]}.mp4")
+            path, truth = composite(frames, photo, shared, out / f"{base}-{photo[:-4]}.mp4")
             truths[path.stem] = truth
             paths.append(path)
     measures = analyse_all(paths)

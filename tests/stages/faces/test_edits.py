@@ -23,8 +23,8 @@ from stages.faces.analysis import FaceModels, analyse_video
 from stages.faces.config import FacesConfig
 from stages.faces.segments import judge
 from stages.faces.stage import STAGE
+from stages.faces.testing import even, read_frames, read_rgb, write_video
 from stages.paths import DataRoot
-from tests.stages.faces.composites import even, read_frames, read_rgb, write_video
 
 
 def _run_batch(sources: list[Path], root: DataRoot) -> dict[str, tuple[bytes, dict]]:

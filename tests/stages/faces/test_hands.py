@@ -19,7 +19,7 @@ from stages.faces.config import FacesConfig
 from stages.faces.hands import HandCover, hand_cover, spread
 from stages.faces.occlusion import MouthEvidence, occlusion_score
 from stages.faces.segments import judge
-from tests.stages.faces.composites import HAND_PHOTOS, cut_hand, even, paste, read_rgb
+from stages.faces.testing import HAND_PHOTOS, cut_hand, even, paste, read_rgb
 from tests.stages.faces.helpers import face_points
 
 IMAGES = ("fixtures", "faces", "images")

@@ -13,12 +13,12 @@ import pytest
 from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
 from stages.faces.segments import judge
+from stages.faces.testing import precision_recall
 from tests.stages.faces.helpers import (
     CASES,
     FACE_VARIANTS,
     FLAGS,
     check_verdict,
-    precision_recall,
     truth,
     truth_flags,
 )

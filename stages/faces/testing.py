@@ -1,22 +1,39 @@
-"""Composites for the occlusion tests: real hands cut from real photos, pasted over real faces.
+"""Test and bench helpers for the faces stage: real hands cut from real photos, pasted over
+real faces, and the per-frame scoring of the stage against them.
 
 The hands come from `../shared/fixtures/faces/images` (`hand_on_cheek.jpg`, `hand_on_forehead.png`)
-and are cut out at test time along a silhouette drawn from MediaPipe Hands' landmarks (a little
+and are cut out at run time along a silhouette drawn from MediaPipe Hands' landmarks (a little
 grown, feathered at its edge); nothing is copied into the repository. The cut has its own drawing,
 not the stage's estimate of a hand (`stages.faces.hands.hand_mask`): the truth must not move when
-the stage's estimate does.
+the stage's estimate does. Each composite clip starts with `CLEAN` clean frames (the clip's own
+lips calibrate the colour cues), then takes the hand in `PASSES`: over the mouth at three sizes,
+beside it on either side and below the chin, each sliding in and out. The truth is the share of
+the lips (from FaceMesh on the clean frames) under the pasted hand.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from manifests.facemesh import EYE_CORNERS, OUTER_LIPS
+from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
+from stages.faces.config import FacesConfig
+
 HAND_PHOTOS = ("hand_on_cheek.jpg", "hand_on_forehead.png")
+# (size in eye-corner distances, offset from the mouth in eye-corner distances)
+PASSES = [(1.5, (0.0, 0.0)), (1.5, (1.6, -0.2)), (1.9, (0.1, 0.1)), (1.9, (-1.9, 0.0)),
+          (2.3, (-0.1, 0.05)), (1.9, (0.0, 1.4))]
+CLEAN, PASS, GAP = 20, 16, 10
+COMPOSITE_FRAMES = CLEAN + len(PASSES) * (PASS + GAP)
+# The fingers' middle joints go over the target: the palm stays beside or below the face.
+ANCHORS = {"hand_on_cheek.jpg": (10, 11), "hand_on_forehead.png": (6, 10, 14)}
 
 
 @dataclass(frozen=True)
@@ -70,10 +87,9 @@ def cut_hand(photo: np.ndarray) -> Hand:
     found = [np.array([[p.x * w, p.y * h] for p in hand.landmark], np.float32)
              for hand in result.multi_hand_landmarks]
     points = max(found, key=lambda p: float(np.ptp(p, axis=0).prod()))
-    mask = _silhouette(points, (h, w)).astype(np.float32)
     grow = max(3, int(0.02 * np.ptp(points, axis=0).max()))
-    mask = cv2.dilate(mask, np.ones((grow, grow), np.uint8))
-    mask = cv2.GaussianBlur(mask, (0, 0), grow / 2)
+    mask = cv2.GaussianBlur(cv2.dilate(_silhouette(points, (h, w)).astype(np.float32),
+                                       np.ones((grow, grow), np.uint8)), (0, 0), grow / 2)
     ys, xs = np.nonzero(mask > 0.02)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     return Hand(photo[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy(),
@@ -140,8 +156,6 @@ def even(image: np.ndarray, long_side: int) -> np.ndarray:
 
 
 def lips_polygon(landmarks: np.ndarray) -> np.ndarray:
-    from manifests.facemesh import OUTER_LIPS
-
     return np.round(landmarks[list(OUTER_LIPS), :2]).astype(np.int32)
 
 
@@ -157,3 +171,69 @@ def pasted_alpha(shape: tuple[int, int], hand: Hand, anchor: np.ndarray, target:
     """Where `paste` puts the hand, as a (H, W) alpha map."""
     white = Hand(np.full(hand.rgb.shape, 255, np.uint8), hand.alpha, hand.points)
     return paste(np.zeros((*shape, 3), np.uint8), white, anchor, target, size)[..., 0] / 255.0
+
+
+def _mesh(frames: list[np.ndarray]) -> list[np.ndarray | None]:
+    import mediapipe as mp
+
+    out: list[np.ndarray | None] = []
+    with mp.solutions.face_mesh.FaceMesh(refine_landmarks=True, max_num_faces=1) as mesh:
+        for frame in frames:
+            h, w = frame.shape[:2]
+            faces = mesh.process(frame).multi_face_landmarks
+            out.append(np.array([[p.x * w, p.y * h] for p in faces[0].landmark])
+                       if faces else None)
+    return out
+
+
+def photo_clip(photo: np.ndarray, n: int) -> list[np.ndarray]:
+    """A photo that sways by a pixel or two (a still would be rejected as static)."""
+    h, w = photo.shape[:2]
+    sway = [np.array([[1, 0, 2 * np.sin(t / 7)], [0, 1, 1.5 * np.sin(t / 11)]], np.float32)
+            for t in range(n)]
+    return [cv2.warpAffine(photo, m, (w, h), borderMode=cv2.BORDER_REFLECT) for m in sway]
+
+
+def composite(frames: list[np.ndarray], photo: str, shared: Path,
+              out: Path) -> tuple[Path, np.ndarray]:
+    """`frames` with the photo's hand in `PASSES`, written to `out`; returns it and the per-frame
+    share of the lips under the hand."""
+    hand = cut_hand(read_rgb(shared / "fixtures" / "faces" / "images" / photo))
+    anchor = hand.points[list(ANCHORS[photo])].mean(0)
+    faces = _mesh(frames)
+    pasted, truth = [], []
+    for i, (frame, face) in enumerate(zip(frames, faces, strict=True)):
+        k, j = divmod(i - CLEAN, PASS + GAP)
+        if i < CLEAN or j >= PASS or face is None:
+            pasted.append(frame)
+            truth.append(0.0)
+            continue
+        size, (dx, dy) = PASSES[k]
+        iod = float(np.linalg.norm(face[EYE_CORNERS[0]] - face[EYE_CORNERS[1]]))
+        slide = max(0.0, 1 - j / 4, (j - 11) / 4)  # in from below over 4 frames, out likewise
+        target = face[[13, 14]].mean(0) + iod * np.array([dx, dy + 1.2 * slide])
+        pasted.append(paste(frame, hand, anchor, target, size * iod))
+        alpha = pasted_alpha(frame.shape[:2], hand, anchor, target, size * iod)
+        truth.append(cover_of(alpha, lips_polygon(face)))
+    return write_video(pasted, out), np.array(truth)
+
+
+def _analyse_many(paths: list[Path]) -> list[FaceMeasures]:
+    with FaceModels() as models:
+        return [analyse_video(p, FacesConfig(), models) for p in paths]
+
+
+def analyse_all(paths: list[Path]) -> dict[str, FaceMeasures]:
+    """Analyses the videos over two processes (as the stage does), keyed by file stem."""
+    halves = [paths[0::2], paths[1::2]]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_analyse_many, halves))
+    out: dict[str, FaceMeasures] = {}
+    for half, measures in zip(halves, results, strict=True):
+        out.update({p.stem: m for p, m in zip(half, measures, strict=True)})
+    return out
+
+
+def precision_recall(predicted: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
+    hits = int((predicted & actual).sum())
+    return hits / max(int(predicted.sum()), 1), hits / max(int(actual.sum()), 1)
