@@ -19,33 +19,24 @@ from pathlib import Path
 import numpy as np
 
 from manifests.outcomes import ReasonCode
+from stages.faces import testing as composites
 from stages.faces.config import FacesConfig
 from stages.faces.segments import judge
-from stages.faces.testing import (
-    COMPOSITE_FRAMES,
-    HAND_PHOTOS,
-    analyse_all,
-    composite,
-    even,
-    photo_clip,
-    precision_recall,
-    read_frames,
-    read_rgb,
-)
 
 
 def _bases(shared: Path) -> dict[str, list[np.ndarray]]:
     import matplotlib.cbook
     import skimage.data
 
-    n = COMPOSITE_FRAMES
-    hopper = read_rgb(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
-                                                            asfileobj=False)))
+    n, even, sway = composites.COMPOSITE_FRAMES, composites.even, composites.photo_clip
+    hopper = composites.read_rgb(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg",
+                                                                       asfileobj=False)))
     faces = shared / "fixtures" / "faces"
-    talking = read_frames(faces / "videos" / "face_1.mp4")
-    return {"astronaut": photo_clip(even(skimage.data.astronaut(), 480), n),
-            "hopper": photo_clip(even(hopper, 480), n),
-            "biden": photo_clip(even(read_rgb(faces / "images" / "biden.jpg"), 640), n),
+    biden = composites.read_rgb(faces / "images" / "biden.jpg")
+    talking = composites.read_frames(faces / "videos" / "face_1.mp4")
+    return {"astronaut": sway(even(skimage.data.astronaut(), 480), n),
+            "hopper": sway(even(hopper, 480), n),
+            "biden": sway(even(biden, 640), n),
             "face_1": [even(f, 480) for f in talking * (n // len(talking) + 1)][:n]}
 
 
@@ -57,22 +48,22 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         truths, paths = {}, []
         for base, frames in _bases(args.shared).items():
-            for photo in HAND_PHOTOS:
-                path, truth = composite(frames, photo, args.shared,
-                                         Path(tmp) / f"{base}-{photo[:-4]}.mp4")
+            for photo in composites.HAND_PHOTOS:
+                path, truth = composites.composite(frames, photo, args.shared,
+                                                   Path(tmp) / f"{base}-{photo[:-4]}.mp4")
                 truths[path.stem], paths = truth, [*paths, path]
-        measures = analyse_all(paths)
+        measures = composites.analyse_all(paths)
     predicted, actual = [], []
     for name, truth in truths.items():
         flagged = judge(measures[name], FacesConfig()).flags(ReasonCode.MOUTH_OCCLUDED)
         judged, covered = (truth >= 0.5) | (truth < 0.1), truth >= 0.5
-        p, r = precision_recall(flagged[judged], covered[judged])
+        p, r = composites.precision_recall(flagged[judged], covered[judged])
         lost = int((covered & ~measures[name].present).sum())
         print(f"  {name:28s} precision {p:.3f} recall {r:.3f} ({int(covered.sum())} covered "
               f"frames, {lost} without a face)")
         predicted.append(flagged[judged])
         actual.append(covered[judged])
-    p, r = precision_recall(np.concatenate(predicted), np.concatenate(actual))
+    p, r = composites.precision_recall(np.concatenate(predicted), np.concatenate(actual))
     print(f"all: precision {p:.3f} recall {r:.3f} (the tests' own composites: goal recall "
           f">= 0.9, precision >= 0.95)")
 
