@@ -201,7 +201,7 @@ def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     unlike = np.linalg.norm(lip_ab - typical, axis=1) > FOREIGN_AB
     foreign_cue = np.clip(np.where(unlike, foreign, 0.0) * 2, 0, 1)
     # The lips lost their colour: faded, and by a real step below the clip's clear lips (pale
-    # lips read "faded" at rest; a hand's skin takes them LOST_REDNESS or more below it).
+    # lips read "faded" at rest; a hand's skin takes them `lost_step` or more below it).
     with np.errstate(invalid="ignore"):
         lost = np.where(reference - contrast >= lost_step(reference),
                         np.nan_to_num(faded, nan=0.0), 0.0)

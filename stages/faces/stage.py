@@ -164,5 +164,7 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 # Version 2: fresh tracking per clip, verdicts from good segments, hands' silhouettes, cuts.
 # Version 3: head pose from FaceMesh's 3D landmarks (strong turns no longer read small); Hands'
 # full model, edge-on fingers' width, covers' ends found by bisecting Hands runs and by the lips'
-# colour, a hand on lips that lost their colour (issue #14).
+# colour, a hand on lips that lost their colour (issue #14). Version 4: a hand over pale lips
+# counts when they lose what redness they had, pale lips closing are not a cover, and a Hands
+# miss while a cover is suspected gets a second, wider look (held-out composites, issue #14).
 STAGE = StageSpec("faces", "4", run, section="faces", machine="faces")
