@@ -1,10 +1,8 @@
 """Mouth occlusion on composites: real hands from real photos over real and demo faces.
 
-Each clip starts with 20 clean frames (the clip's own lips calibrate the colour cues), then takes
-a real hand cut from `hand_on_cheek.jpg` or `hand_on_forehead.png` in six 16-frame passes: over
-the mouth at three sizes, beside it on either side and below the chin, each sliding in and out.
-The truth is the share of the lips (from FaceMesh on the clean frames) under the pasted hand:
-covered from 0.5, clear below 0.1, frames in between left out.
+The clips and their truth, the share of the lips under the pasted hand, come from
+`stages.faces.testing` (its docstring has the passes); a frame is covered from 0.5, clear below
+0.1, and the frames in between are left out.
 """
 
 from __future__ import annotations
