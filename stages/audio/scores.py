@@ -43,6 +43,8 @@ def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr:
         "infant_ratio": round(float(activity.infant.sum() / n), 4),
         "adult_speech_ratio": round(float(activity.adult.sum() / n), 4),
         "music_ratio": round(float(activity.music.sum() / active), 4),
+        "music_tagged_ratio": (round(float(activity.tagged_music.sum() / n), 4)
+                               if "yamnet" in activity.detectors else None),
         "overlap_ratio": round(float(activity.overlap.sum() / n), 4),
         "other_voice_ratio": round(float(activity.other_voice.sum() / n), 4),
         "snr_before_db": snr_db(normalised, sr, activity.infant, activity.silent),
@@ -61,6 +63,8 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
         (ReasonCode.CLIPPING, "clipping_ratio",
          _num(scores, "clipping_ratio") > cfg.max_clipping_ratio),
         (ReasonCode.MUSIC, "music_ratio", _num(scores, "music_ratio") > cfg.max_music_ratio),
+        (ReasonCode.MUSIC, "music_tagged_ratio", scores.get("music_tagged_ratio") is not None
+         and _num(scores, "music_tagged_ratio") > cfg.max_music_tagged_ratio),
         (ReasonCode.ADULT_SPEECH, "adult_speech_ratio",
          _num(scores, "adult_speech_ratio") > cfg.max_adult_speech_ratio),
         (_interferer(scores), "interferer_removed_db", _left_behind(scores, cfg)),

@@ -1,14 +1,14 @@
 """The audio stage: keep clean infant vocalisation; reject the rest with a reason one can check.
 
 Per clip: read `raw/<clip>.wav`, loudness-normalise, find who sounds in each 10 ms frame
-(pitch, harmonic support, music, and Silero VAD or pyannote for speech; the metrics list the
-detectors that ran), keep the infant's voice (pyannote separation when configured, else
-suppression of the detected speech and music only where detected, background subtraction and
-noisereduce's stationary gate, all as one gain on one shared transform), score, gate. Every
-judged clip, accepted or rejected, gets `audio/<clip>.wav` (clean, 16 kHz) and
-`audio/<clip>.npz` (per video frame: infant activity, adult speech, music, loudness): the review
-UI draws a rejected clip's envelope, and a clip whose rejection a reviewer overrides goes on
-downstream with its clean audio.
+(pitch, harmonic support, music by held notes and by YAMNet's AudioSet tags, and Silero VAD or
+pyannote for speech; the metrics list the detectors that ran), keep the infant's voice
+(pyannote separation when configured, else suppression of the detected speech and music only
+where detected, background subtraction and noisereduce's stationary gate, all as one gain on
+one shared transform), score, gate. Every judged clip, accepted or rejected, gets
+`audio/<clip>.wav` (clean, 16 kHz) and `audio/<clip>.npz` (per video frame: infant activity,
+adult speech, music, loudness): the review UI draws a rejected clip's envelope, and a clip whose
+rejection a reviewer overrides goes on downstream with its clean audio.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from stages.audio.scores import audio_scores, gate
 from stages.audio.separation import clean as clean_with_detectors
 from stages.audio.separation import denoise
 from stages.audio.spectrum import analyse
+from stages.audio.tagger import tagged_music
 from stages.audio.wav import SAMPLE_RATE, DecodeError, loudness_normalise, read_wav, write_wav
 from stages.contract import StageSpec, WithMachine, guarded, missing_input
 from stages.paths import DataRoot
@@ -99,7 +100,10 @@ def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None 
     n_frames = len(raw_level)
     speech, overlap = models.speech(x, sr, n_frames) if models else (None, None)
     spec = analyse(x, sr)
-    activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap)
+    # The tagger hears the input at its own level, as AudioSet's clips were heard: a quiet phone
+    # recording brought up 22 dB had its rattle and room read as music (donateacry F15D825B).
+    tags = tagged_music(raw, sr, n_frames) if cfg.music_tagger == "yamnet" else None
+    activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap, music_tags=tags)
     sources = models.separate(x) if models else None
     done: dict[str, float | None]
     if sources is not None:
@@ -151,9 +155,9 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
         "fps": np.float32(VIDEO_FPS),
         "infant": per_video_frame(activity.infant),
         "adult_speech": per_video_frame(activity.adult),
-        "music": per_video_frame(activity.music),
+        "music": per_video_frame(activity.music | activity.tagged_music),
         "loudness_db": loudness,
     }
 
 
-STAGE = StageSpec("audio", "5", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "6", run, section="audio", machine="audio")

@@ -105,3 +105,18 @@ def test_cries_are_finite_for_every_seed() -> None:
     for seed in range(40):
         wave, _ = cry(6.0, np.random.default_rng(seed))
         assert np.isfinite(wave).all(), seed
+
+
+def test_infant_sounds_are_not_music_to_an_audioset_tagger() -> None:
+    """Regression: YAMNet heard music in up to 60 % of a synthetic laugh (even, steady "ha"
+    pulses) and in 2 of a cry's 9 patches (a pure voice with vibrato): the audio stage then
+    rejected the demo's own training clips as `music`."""
+    from demo.clip import clip_rng, synthesise_audio
+    from demo.training import training_variants
+    from stages.audio.tagger import PRESENT, music_scores
+
+    clips = [v for v in VARIANTS if v.name in ("clean_cry", "clean_laugh", "face_out_of_frame")]
+    clips += [v for v in training_variants(24) if v.name.startswith("laugh")]
+    for v in clips:
+        scores = music_scores(synthesise_audio(v, clip_rng(0, v.name))["mix"], 16_000)
+        assert np.mean(scores >= PRESENT) <= 0.1, (v.name, scores.round(2))
