@@ -70,7 +70,8 @@ def report_verdicts(files: list[RealFile], cfg: AudioConfig) -> float:
         print(f"  {kind:7s} {sum(marks):3d}/{len(marks):<3d} right ({100 * np.mean(marks):5.1f} %)")
     for f, got, m in wrong:
         detail = " ".join(f"{k}={m.get(k)}" for k in ("infant_ratio", "adult_speech_ratio",
-                                                      "music_ratio", "snr_before_db"))
+                                                      "music_ratio", "music_tagged_ratio",
+                                                      "snr_before_db"))
         print(f"    wrong: {f.kind} {f.name[:40]} -> {got} ({detail})")
     return cpu / seconds
 
