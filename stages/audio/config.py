@@ -77,6 +77,11 @@ class AudioConfig(ConfigSection):
     # (its background is far below every vocal frame) and takes steady room noise and babble
     # down under the infant's bouts, where noisereduce's gentle gating cannot.
     background_floor_db: float = Field(default=-15.0, le=0.0)
+    # The background subtraction and the gate together remove at most this share of a clip's
+    # energy (dB): a clip stays within about 10 dB SI-SDR of itself however loud its noise,
+    # which the gate's SNR check judges instead (a phone cry within 5 dB of its room came out at
+    # 7.7 dB, donateacry cecd525b).
+    max_noise_removed_db: float = Field(default=-12.0, le=0.0)
 
     # The gate. Each rejection names the failing score and its value in the metrics.
     # More than 95 % silent frames: nothing to learn from (0.5 s of sound in 10 s).

@@ -40,3 +40,22 @@ def test_the_gate_on_the_shared_transform_matches_noisereduce() -> None:
     n = min(len(ours), len(theirs))
     assert si_sdr(x[:n], theirs[:n]) < 30.0  # the gate does change the clip...
     assert si_sdr(ours[:n], theirs[:n]) > 40.0  # ...and both change it the same way
+
+
+def test_noise_removal_stays_within_its_budget() -> None:
+    """What the noise gains take out is at most `max_noise_removed_db` of the clip's energy: a
+    gain that removes more is eased towards 1 (down to exactly the budget), one within it is
+    left as it is, and the interferer's gain is never eased."""
+    from stages.audio.separation import within_budget
+
+    spec = analyse(0.1 * au.stationary_noise(3.0, np.random.default_rng(5)), SR)
+    power = spec.power()
+    interferer = np.ones_like(power)
+    for noise, removed_db in ((np.full_like(power, 0.05), -12.0), (np.full_like(power, 0.99),
+                                                                    None)):
+        eased = within_budget(spec, interferer, noise, budget_db=-12.0)
+        removed = 10 * np.log10(np.sum(power * (1 - eased) ** 2) / np.sum(power))
+        if removed_db is None:
+            assert np.array_equal(eased, noise)
+        else:
+            assert abs(removed - removed_db) < 1e-6 and (eased > noise).all()
