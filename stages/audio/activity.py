@@ -5,7 +5,8 @@ The evidence, each from a detector that records itself in `detectors`:
 - voices (`voices.py`): harmonic support and low-band energy, so a bird, a whale, an instrument
   or an adult tracked at an upper partial is not taken for the infant;
 - music (`music.py`): sustained notes that come and go, found under the infant too;
-- music tags (`tagger.py`, `music_tagger: yamnet`): where YAMNet, an AudioSet tagger, hears music;
+- music tags (`tagger.py`, `music_tagger: yamnet`): where YAMNet, an AudioSet tagger, hears music
+  (its frames are music frames too);
 - speech: Silero VAD (`speech.py`, default), a pyannote segmentation model when configured, or
   adult-range pitch alone (`speech_detector: pitch`), asked only about frames outside the
   infant's vocalisations (Silero also fires on infant laughter).
@@ -134,6 +135,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     if music_tags is not None:
         tagged = music_tags[:n]
         detectors.append("yamnet")
+        music |= tagged & active  # suppressed, measured and gated like held notes
     if speech is None and cfg.speech_detector == "silero":
         from stages.audio.speech import silero_speech
 

@@ -89,11 +89,12 @@ class AudioConfig(ConfigSection):
     # 1 % of samples at full scale: phones clip briefly on a cry's loudest peaks (0.3 % measured
     # on donateacry), which is tolerable; above 1 % the distortion runs through the clip.
     max_clipping_ratio: float = Field(default=0.01, ge=0.0, le=1.0)
-    # Music on more than 40 % of active frames: it would be in the training audio, and its
-    # harmonics fool the pitch-based scores. Measured (bench/audio_real.py): real music 0.54-0.91,
-    # real cries and laughter up to 0.28 (a donateacry cry whose F0 the tracker loses), the
-    # demo's music 1.0; under a cry, music is found at 0.4-0.9 (0 dB) and its shorter stretches
-    # still count as an interferer for `min_interferer_removed_db`.
+    # Music (held notes, or YAMNet's tags) on more than 40 % of active frames: it would be in
+    # the training audio, and its harmonics fool the pitch-based scores. Measured by held notes
+    # alone (bench/audio_real.py): real music 0.54-0.91, real cries and laughter up to 0.28 (a
+    # donateacry cry whose F0 the tracker loses), the demo's music 1.0; under a cry, music is
+    # found at 0.4-0.9 (0 dB) and its shorter stretches still count as an interferer for
+    # `min_interferer_removed_db`.
     max_music_ratio: float = Field(default=0.4, ge=0.0, le=1.0)
     # ...or YAMNet tags music on more than 20 % of the clip (two of a 10 s clip's ten 0.96 s
     # patches). Measured (bench/audio_real.py): real music 0.77-1.0 in 10 s clips; real cries and

@@ -171,10 +171,10 @@ def test_no_real_infant_source_alone_falls_below_10_db(real: list[Judged]) -> No
     assert min(j.pass_through_db for j in real if j.pass_through_db is not None) >= 10.0
 
 
-@pytest.mark.xfail(strict=True, reason="issue #13 open: 5/72 accepted (was 39, 27, then 25), "
-                   "mean +0.08 dB, min -0.11 dB, none at 0 dB: YAMNet's music tags now reject "
-                   "the music under long cries; what is left is speech and music at 5-10 dB that "
-                   "no detector hears, so nothing acts on it")
+@pytest.mark.xfail(strict=True, reason="issue #13 open: 4/72 accepted (was 39, 27, then 25), "
+                   "mean +0.04 dB, min -0.15 dB, none at 0 dB: YAMNet's music tags now reject "
+                   "the music under long cries; what is left is speech at 5-10 dB that is "
+                   "detected but never heard alone, so nothing can be measured or removed")
 def test_accepted_real_mixtures_improve_by_3_db(
         mixtures: list[tuple[str, str, float, str, float]]) -> None:
     accepted = [m for m in mixtures if m[3] == "ok"]
