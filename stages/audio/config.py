@@ -96,7 +96,7 @@ class AudioConfig(ConfigSection):
     # found at 0.4-0.9 (0 dB) and its shorter stretches still count as an interferer for
     # `min_interferer_removed_db`.
     max_music_ratio: float = Field(default=0.4, ge=0.0, le=1.0)
-    # ...or YAMNet tags music on more than 20 % of the clip (two of a 10 s clip's ten 0.96 s
+    # ...or YAMNet tags music on more than 20 % of the clip (three of a 10 s clip's ten 0.96 s
     # patches). Measured (bench/audio_real.py): real music 0.77-1.0 in 10 s clips; real cries and
     # laughter alone 0 (47 of them), speech, the robin and the whale 0; the real music under a
     # real cry or laugh over the limit in 36/36 mixtures at 0 dB, 34/36 at 5 and at 10 dB.
