@@ -45,6 +45,7 @@ def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr:
         "music_ratio": round(float(activity.music.sum() / active), 4),
         "music_tagged_ratio": (round(float(activity.tagged_music.sum() / n), 4)
                                if "yamnet" in activity.detectors else None),
+        "interferer_ratio": round(float(activity.interferer.sum() / n), 4),
         "overlap_ratio": round(float(activity.overlap.sum() / n), 4),
         "other_voice_ratio": round(float(activity.other_voice.sum() / n), 4),
         "snr_before_db": snr_db(normalised, sr, activity.infant, activity.silent),
@@ -83,8 +84,10 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
 
 
 def _left_behind(scores: dict[str, float | None], cfg: AudioConfig) -> bool:
-    """The interferer was measured, the cleaning removes too little of it, and it matters."""
-    if scores.get("interferer_removed_db") is None:
+    """The interferer was measured, is a bed under the clip, the cleaning removes too little of
+    it, and it matters."""
+    if (scores.get("interferer_removed_db") is None
+            or _num(scores, "interferer_ratio") < cfg.min_bed_ratio):
         return False
     return (_num(scores, "interferer_removed_db") < cfg.min_interferer_removed_db
             and _num(scores, "interferer_left_db") > cfg.max_interferer_left_db)

@@ -160,4 +160,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "6", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "7", run, section="audio", machine="audio")

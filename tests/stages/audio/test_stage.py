@@ -124,7 +124,7 @@ def _scores(**changes: float | None) -> dict[str, float | None]:
     return {"silence_ratio": 0.1, "clipping_ratio": 0.0, "music_ratio": 0.1,
             "adult_speech_ratio": 0.05, "other_voice_ratio": 0.0, "infant_ratio": 0.5,
             "snr_before_db": 20.0, "interferer_removed_db": 5.0, "interferer_left_db": -10.0,
-            **changes}
+            "interferer_ratio": 0.15, **changes}
 
 
 def test_an_interferer_the_cleaning_cannot_remove_rejects_the_clip() -> None:
@@ -139,3 +139,5 @@ def test_an_interferer_the_cleaning_cannot_remove_rejects_the_clip() -> None:
     # Faint after cleaning, or never heard alone long enough to measure: judged by ratios only.
     assert gate(_scores(interferer_removed_db=1.0, interferer_left_db=-30.0), CFG) is None
     assert gate(_scores(interferer_removed_db=None, interferer_left_db=None), CFG) is None
+    # A few words (a parent's), not a bed under the clip: judged by `max_adult_speech_ratio`.
+    assert gate(_scores(interferer_removed_db=1.0, interferer_ratio=0.06), CFG) is None
