@@ -24,7 +24,10 @@ CUT_DIFF, CUT_JUMP, CUT_CONTRAST = 20.0, 0.3, 6.0
 CUT_CONTEXT = 8  # frames each side whose median step is the "motion around it"
 CUT_BURST = 2  # at most this many frames in a row stand out at an edit
 # Still: less picture change than this (grey levels; re-encoded stills read 0-0.2, live video
-# ≥ 0.5 for the face's own motion) and less landmark motion than this (eye-corner distances) ...
+# ≥ 0.5 for the face's own motion, but a talking head with a still head, darkened, at 240 p or
+# at CRF 42, 0.02-0.13) and less landmark motion than this, on the rigid face and on the lips
+# (eye-corner distances a frame; a re-encoded still 0.0004-0.0005, those talking heads' lips
+# 0.003-0.005 where their rigid face read 0.001-0.002) ...
 STILL_DIFF, STILL_STEP = 0.35, 0.002
 # ... for at least this long (s): a face holds perfectly still for a few frames, never a second.
 STILL_S = 1.0
@@ -54,9 +57,10 @@ def frame_change(previous: np.ndarray | None, current: np.ndarray) -> float:
     return float(np.abs(current - previous).mean())
 
 
-def landmark_steps(landmarks: np.ndarray, face_px: np.ndarray) -> np.ndarray:
-    """(T,) median movement of the rigid landmarks since the previous frame, in face sizes."""
-    rigid = np.asarray(landmarks[:, list(RIGID), :2], np.float32)  # (T, R, 2)
+def landmark_steps(landmarks: np.ndarray, face_px: np.ndarray,
+                   points: tuple[int, ...] = RIGID) -> np.ndarray:
+    """(T,) median movement of `points` since the previous frame, in face sizes."""
+    rigid = np.asarray(landmarks[:, list(points), :2], np.float32)  # (T, R, 2)
     steps = np.full(len(rigid), np.nan, np.float32)
     if len(rigid) > 1:
         moved = np.linalg.norm(np.diff(rigid, axis=0), axis=2)  # (T - 1, R)
@@ -105,9 +109,11 @@ def still_frames(change: np.ndarray, steps: np.ndarray, present: np.ndarray,
     """(T,) bool: face frames in a stretch of at least `STILL_S` where nothing moves.
 
     The picture must stay the same from frame to frame, and the face's landmarks must not move
-    over the stretch as a whole (their median step): a small face can move in front of a still
-    background that barely changes the picture, while FaceMesh's own settling on identical
-    frames moves the landmarks for only their first few frames.
+    over the stretch as a whole (their median step, `steps`: the rigid face's or the lips',
+    whichever moved more): a small face can move in front of a still background that barely
+    changes the picture, and a talking head held still moves its lips where a thumbnail cannot
+    see them (a real one, at CRF 42, was a third "static"), while FaceMesh's own settling on
+    identical frames moves the landmarks for only their first few frames.
     """
     with np.errstate(invalid="ignore"):
         same = change < STILL_DIFF

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from manifests.facemesh import LIPS
 from manifests.outcomes import ReasonCode
 from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
@@ -180,7 +181,8 @@ def judge(measures: FaceMeasures, cfg: FacesConfig) -> Judgement:
     rivals, ambiguous = rival_faces(measures, cfg)
     steps = landmark_steps(measures.landmarks, measures.face_px)
     cuts = scene_cuts(measures.change, steps)
-    still = still_frames(measures.change, steps, measures.present, measures.fps)
+    lips = landmark_steps(measures.landmarks, measures.face_px, LIPS)
+    still = still_frames(measures.change, np.fmax(steps, lips), measures.present, measures.fps)
     checks = _checks(measures, cfg, occlusion, upper, rivals, still)
     bits, primary = frame_reasons(measures, cfg, checks)
     good = bridge(primary < 0, cfg.bridge_frames, cuts)

@@ -167,4 +167,4 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 # colour, a hand on lips that lost their colour (issue #14). Version 4: a hand over pale lips
 # counts when they lose what redness they had, pale lips closing are not a cover, and a Hands
 # miss while a cover is suspected gets a second, wider look (held-out composites, issue #14).
-STAGE = StageSpec("faces", "4", run, section="faces", machine="faces")
+STAGE = StageSpec("faces", "5", run, section="faces", machine="faces")

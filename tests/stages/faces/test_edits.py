@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,23 @@ def test_still_image_video_is_static(edited: Path) -> None:
     assert measures.present.all()
     assert judgement.verdict is ReasonCode.STATIC_VIDEO
     assert judgement.flags(ReasonCode.STATIC_VIDEO).all()
+
+
+@pytest.mark.parametrize("degrade", [["-c:v", "libx264", "-crf", "42"],
+                                     ["-vf", "eq=brightness=-0.3:contrast=0.6"]],
+                         ids=["crf42", "dark"])
+def test_a_talking_head_held_still_is_not_static(real_videos: Path, tmp_path: Path,
+                                                 degrade: list[str]) -> None:
+    """Regression: a real talking head at CRF 42, or darkened, changed its thumbnail by under
+    0.35 grey levels a frame and its rigid face by under 0.002 eye-corner distances, and a
+    third of its frames were `static_video`; its lips moved 0.003 a frame, a still's 0.0005."""
+    degraded = tmp_path / "face_1.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(real_videos / "face_1.mp4"),
+                    *degrade, "-an", str(degraded)], check=True)
+    with FaceModels() as models:
+        measures = analyse_video(degraded, FacesConfig(), models)
+    judgement = judge(measures, FacesConfig())
+    assert not judgement.flags(ReasonCode.STATIC_VIDEO).any(), judgement.counts
 
 
 def test_jump_cut_splits_the_segment(edited: Path) -> None:
