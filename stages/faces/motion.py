@@ -60,10 +60,10 @@ def frame_change(previous: np.ndarray | None, current: np.ndarray) -> float:
 def landmark_steps(landmarks: np.ndarray, face_px: np.ndarray,
                    points: tuple[int, ...] = RIGID) -> np.ndarray:
     """(T,) median movement of `points` since the previous frame, in face sizes."""
-    rigid = np.asarray(landmarks[:, list(points), :2], np.float32)  # (T, R, 2)
-    steps = np.full(len(rigid), np.nan, np.float32)
-    if len(rigid) > 1:
-        moved = np.linalg.norm(np.diff(rigid, axis=0), axis=2)  # (T - 1, R)
+    xy = np.asarray(landmarks[:, list(points), :2], np.float32)  # (T, P, 2)
+    steps = np.full(len(xy), np.nan, np.float32)
+    if len(xy) > 1:
+        moved = np.linalg.norm(np.diff(xy, axis=0), axis=2)  # (T - 1, P)
         with np.errstate(invalid="ignore"):
             steps[1:] = np.median(moved, axis=1) / np.maximum(face_px[1:], 1.0)
     return steps

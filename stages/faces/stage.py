@@ -167,4 +167,6 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 # colour, a hand on lips that lost their colour (issue #14). Version 4: a hand over pale lips
 # counts when they lose what redness they had, pale lips closing are not a cover, and a Hands
 # miss while a cover is suspected gets a second, wider look (held-out composites, issue #14).
+# Version 5: a still picture holds its lips still too (a talking head held still, compressed or
+# darkened, was partly `static_video`).
 STAGE = StageSpec("faces", "5", run, section="faces", machine="faces")
