@@ -53,17 +53,15 @@ def test_separation_improves_si_sdr_by_6_db() -> None:
     assert np.mean(gains) >= 6.0
 
 
-DONATEACRY = Path("fixtures/infant_audio/donateacry")
+CLEANED = Path("fixtures/infant_audio/donateacry/cleaned_wav")
+BURPING_CRY = CLEANED / "burping/79FF400A-97E2-4701-987D-C7C850D5523C-1430089648-1.0-f-48-bu.wav"
+HUNGRY_CRY = CLEANED / "hungry/815af07e-4c31-4032-8bd1-dab6e60c879e-1433156423585-1.7-m-04-hu.wav"
 
 
-@pytest.mark.parametrize(("name", "bitrate", "suffix"), [
-    ("cleaned_wav/burping/79FF400A-97E2-4701-987D-C7C850D5523C-1430089648-1.0-f-48-bu.wav",
-     "48k", ".m4a"),
-    ("cleaned_wav/hungry/815af07e-4c31-4032-8bd1-dab6e60c879e-1433156423585-1.7-m-04-hu.wav",
-     "32k", ".mp3"),
-])
+@pytest.mark.parametrize(("name", "bitrate", "suffix"),
+                         [(BURPING_CRY, "48k", ".m4a"), (HUNGRY_CRY, "32k", ".mp3")])
 def test_a_real_cry_through_a_lossy_codec_is_still_accepted(shared: Path, tmp_path: Path,
-                                                           name: str, bitrate: str,
+                                                           name: Path, bitrate: str,
                                                            suffix: str) -> None:
     """Web audio is AAC or MP3: after the codec, the 5-6 % of these clean cries heard as speech
     was alone long enough to measure, and its prediction as a bed rejected them as
@@ -71,17 +69,14 @@ def test_a_real_cry_through_a_lossy_codec_is_still_accepted(shared: Path, tmp_pa
     import ffmpeg
 
     encoded = tmp_path / f"cry{suffix}"
-    ffmpeg.input(str(shared / DONATEACRY / name)).output(
+    ffmpeg.input(str(shared / name)).output(
         str(encoded), ac=1, audio_bitrate=bitrate).run(quiet=True)
     *_, metrics = clean_clip(decode_audio(encoded), AudioConfig())
     assert gate(metrics, AudioConfig()) is None, metrics
 
 
 @pytest.mark.parametrize("path", [
-    DONATEACRY / "cleaned_wav/burping"
-    / "79FF400A-97E2-4701-987D-C7C850D5523C-1430089648-1.0-f-48-bu.wav",
-    Path("fixtures/real_audio/baby_laughter/laugh_1.m4a_10.wav"),
-])
+    BURPING_CRY, Path("fixtures/real_audio/baby_laughter/laugh_1.m4a_10.wav")])
 def test_a_dc_offset_changes_no_verdict(shared: Path, path: Path) -> None:
     """A recorder's offset of a tenth of the peak lifted every frame's level: cries and
     laughter (10 of 47 real ones) were rejected as `low_snr`."""
