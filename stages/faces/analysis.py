@@ -28,7 +28,7 @@ from manifests.formats.spool import RowSpool
 from stages.faces.config import FacesConfig
 from stages.faces.hands import DISAGREE, NO_HAND, HandCover, hand_cover, spread
 from stages.faces.models import FaceModels
-from stages.faces.motion import frame_change, thumbnail
+from stages.faces.motion import frame_change, mouth_change, thumbnail
 from stages.faces.occlusion import (
     KEPT_REDNESS,
     LIP_CONTRAST_FLOOR,
@@ -78,6 +78,7 @@ class FaceMeasures:
     mouth: MouthEvidence
     upper_hand: np.ndarray  # (T,) fraction of an eye's region or the upper face under a hand
     change: np.ndarray  # (T,) mean grey change since the previous frame (thumbnails, 0-255)
+    mouth_change: np.ndarray  # (T,) the same within the lips' box, at full resolution
     detections: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (K, 4) boxes
 
     @property
@@ -110,6 +111,7 @@ class _Measured(NamedTuple):
     roll: float
     colour: LipColour
     change: float
+    mouth_change: float
 
 
 _NAN = float("nan")
@@ -130,7 +132,7 @@ class _Accumulator:
         self.landmarks = landmarks
         self.rows: dict[str, list] = {k: [] for k in (
             "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
-            "contrast", "lip_ab", "foreign", "skinlike", "change")}
+            "contrast", "lip_ab", "foreign", "skinlike", "change", "mouth_change")}
         self.hand_runs: dict[int, HandCover] = {}
         self.hand_seen_at = -(10**9)  # frame index of the last Hands run that saw a hand
         self.hands_at = -(10**9)  # frame index of the last Hands run
@@ -139,6 +141,7 @@ class _Accumulator:
         self._recent: deque[tuple[int, Frame, np.ndarray]] = deque(maxlen=cfg.hands_blind_every)
         self._last_run: int | None = None  # row of the last scheduled Hands run
         self._thumb: np.ndarray | None = None  # the previous frame's (worker thread only)
+        self._image: np.ndarray | None = None  # the previous frame (worker thread only)
         self.redness: float | None = None  # the clip's clear-lip contrast so far (90th pct)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="face-measures")
         self._submitted: tuple[Frame, np.ndarray | None, Future[_Measured]] | None = None
@@ -182,15 +185,17 @@ class _Accumulator:
         """The worker thread's part: everything that needs only this frame."""
         thumb = thumbnail(frame.image)
         change, self._thumb = frame_change(self._thumb, thumb), thumb
+        previous, self._image = self._image, frame.image
         if lm is None:
-            return _Measured(_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, NO_COLOUR, change)
+            return _Measured(_NAN, _NAN, _NAN, _NAN, _NAN, _NAN, NO_COLOUR, change, _NAN)
         yaw, pitch, roll = self.pose.estimate(lm)
         return _Measured(
             coverage=coverage(lm, self.width, self.height, self.cfg.edge_margin),
             face_px=float(np.linalg.norm(lm[EYE_CORNERS[0], :2] - lm[EYE_CORNERS[1], :2])),
             edge_gap=edge_gap(lm, self.width, self.height),
             yaw=yaw, pitch=pitch, roll=roll,
-            colour=lip_colour(frame.image, lm), change=change)
+            colour=lip_colour(frame.image, lm), change=change,
+            mouth_change=mouth_change(previous, frame.image, lm))
 
     def add(self, frame: Frame, models: FaceModels, analyse: bool) -> None:
         """FaceMesh on `frame` (unless `analyse` is False: a skipped, faceless stretch)."""
@@ -208,7 +213,8 @@ class _Accumulator:
         """Writes a frame's rows once its measurements are in, and runs Hands on it if due."""
         m, r = measured.result(), self.rows
         row = len(r["coverage"])
-        for key in ("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll", "change"):
+        for key in ("coverage", "face_px", "edge_gap", "yaw", "pitch", "roll", "change",
+                    "mouth_change"):
             r[key].append(getattr(m, key))
         r["contrast"].append(m.colour.contrast)
         r["lip_ab"].append(tuple(m.colour.lip_ab))
@@ -284,6 +290,7 @@ class _Accumulator:
                 hand=hand[:, 0], inside=hand[:, 2]),
             upper_hand=hand[:, 1],
             change=np.asarray(r["change"], np.float32),
+            mouth_change=np.asarray(r["mouth_change"], np.float32),
             detections=detections,
         )
 

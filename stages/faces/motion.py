@@ -1,17 +1,20 @@
 """Motion between frames: scene cuts that end a segment, and frozen stretches (a still image).
 
-Two signals per frame: how much the picture changed since the previous frame (mean absolute grey
-difference of ~64 px thumbnails: cheap, and blind to encoder noise) and how far the rigid face
-landmarks moved (median over the points, in eye-corner distances). An edit shows as a step far
-above the motion around it in either; a still image with a soundtrack shows as neither picture
-nor face moving for a second or more.
+Three signals per frame: how much the picture changed since the previous frame (mean absolute
+grey difference of ~64 px thumbnails: cheap, and blind to encoder noise), how far the rigid face
+landmarks moved (median over the points, in eye-corner distances), and how much the pixels of the
+mouth's box changed at full resolution. An edit shows as a step far above the motion around it in
+the first two; a still image with a soundtrack shows as neither picture nor face moving for a
+second or more, or as a mouth whose pixels stay the same.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
+from manifests.facemesh import LIPS
 from stages.faces.pose import RIGID
 
 THUMB_PX = 64  # thumbnail width for the frame difference
@@ -31,6 +34,13 @@ CUT_BURST = 2  # at most this many frames in a row stand out at an edit
 STILL_DIFF, STILL_STEP = 0.35, 0.002
 # ... for at least this long (s): a face holds perfectly still for a few frames, never a second.
 STILL_S = 1.0
+# Or the mouth's pixels the same (mean absolute grey change in the lips' box, a 5-frame running
+# median against a keyframe's blip): re-encoded stills read 0.000-0.001 where FaceMesh's own
+# jitter on identical frames moved the landmarks 0.002-0.005 a frame (biden.jpg as a video, and
+# a partly framed photo at 240p, passed as video); live talking heads 0.15 and more in their
+# stillest second, darkened or at CRF 42 too.
+STILL_MOUTH = 0.05
+STILL_MOUTH_MEDIAN = 5
 
 
 def thumbnail(image: np.ndarray) -> np.ndarray:
@@ -55,6 +65,23 @@ def frame_change(previous: np.ndarray | None, current: np.ndarray) -> float:
     if previous is None or previous.shape != current.shape:
         return float("nan")
     return float(np.abs(current - previous).mean())
+
+
+def mouth_change(previous: np.ndarray | None, current: np.ndarray,
+                 landmarks: np.ndarray) -> float:
+    """Mean absolute grey change within the lips' box (this frame's landmarks) since the previous
+    frame, at full resolution (NaN for the first frame)."""
+    if previous is None or previous.shape != current.shape:
+        return float("nan")
+    h, w = current.shape[:2]
+    xy = landmarks[list(LIPS), :2]
+    x0, y0 = np.clip(np.floor(xy.min(0)).astype(int), 0, (w, h))
+    x1, y1 = np.clip(np.ceil(xy.max(0)).astype(int), 0, (w, h))
+    if x1 <= x0 or y1 <= y0:
+        return float("nan")
+    grey = [cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+            for image in (previous, current)]
+    return float(cv2.absdiff(grey[0], grey[1]).mean())
 
 
 def landmark_steps(landmarks: np.ndarray, face_px: np.ndarray,
@@ -128,3 +155,19 @@ def still_frames(change: np.ndarray, steps: np.ndarray, present: np.ndarray,
                 moved.size and np.median(moved) >= STILL_STEP):
             out[start:end] = True
     return out & present
+
+
+def frozen_mouth(change: np.ndarray, present: np.ndarray, fps: float) -> np.ndarray:
+    """(T,) bool: face frames in a stretch of at least `STILL_S` whose mouth pixels stay the
+    same (`mouth_change` below `STILL_MOUTH`): a still image, however FaceMesh jitters on it."""
+    values = np.nan_to_num(np.asarray(change, np.float32), nan=np.inf)
+    if len(values) > 1:
+        values[0] = values[1]  # the first frame has no predecessor
+    smoothed = ndimage.median_filter(values, STILL_MOUTH_MEDIAN, mode="nearest")
+    same = (smoothed < STILL_MOUTH) & present
+    out = np.zeros(len(same), bool)
+    padded = np.concatenate([[False], same, [False]]).astype(np.int8)
+    for start, end in np.flatnonzero(np.diff(padded)).reshape(-1, 2):
+        if end - start >= max(2, round(STILL_S * fps)):
+            out[start:end] = True
+    return out

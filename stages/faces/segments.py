@@ -20,7 +20,7 @@ from manifests.facemesh import LIPS
 from manifests.outcomes import ReasonCode
 from stages.faces.analysis import FaceMeasures
 from stages.faces.config import FacesConfig
-from stages.faces.motion import landmark_steps, scene_cuts, still_frames
+from stages.faces.motion import frozen_mouth, landmark_steps, scene_cuts, still_frames
 from stages.faces.occlusion import occlusion_score, upper_score
 from stages.faces.rivals import faces_seen, rival_faces
 
@@ -182,7 +182,8 @@ def judge(measures: FaceMeasures, cfg: FacesConfig) -> Judgement:
     steps = landmark_steps(measures.landmarks, measures.face_px)
     cuts = scene_cuts(measures.change, steps)
     lips = landmark_steps(measures.landmarks, measures.face_px, LIPS)
-    still = still_frames(measures.change, np.fmax(steps, lips), measures.present, measures.fps)
+    still = still_frames(measures.change, np.fmax(steps, lips), measures.present, measures.fps) \
+        | frozen_mouth(measures.mouth_change, measures.present, measures.fps)
     checks = _checks(measures, cfg, occlusion, upper, rivals, still)
     bits, primary = frame_reasons(measures, cfg, checks)
     good = bridge(primary < 0, cfg.bridge_frames, cuts)

@@ -75,6 +75,7 @@ def build_track(measures: FaceMeasures, judgement: Judgement) -> FaceTrack:
             "hand_over_upper_face": measures.upper_hand.astype(np.float32),
             "lip_contrast": measures.mouth.contrast,
             "frame_change": measures.change,
+            "mouth_change": measures.mouth_change,
             "scene_cut": judgement.cuts,
             "rival_faces": judgement.rivals,
             # Bit i: reason_names[i] applies; and the primary reason's index (-1: good), so
@@ -168,5 +169,6 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 # counts when they lose what redness they had, pale lips closing are not a cover, and a Hands
 # miss while a cover is suspected gets a second, wider look (held-out composites, issue #14).
 # Version 5: a still picture holds its lips still too (a talking head held still, compressed or
-# darkened, was partly `static_video`).
-STAGE = StageSpec("faces", "5", run, section="faces", machine="faces")
+# darkened, was partly `static_video`). Version 6: a mouth whose pixels stay the same is a still
+# picture however FaceMesh jitters on it (biden.jpg as a video passed as facial motion).
+STAGE = StageSpec("faces", "6", run, section="faces", machine="faces")

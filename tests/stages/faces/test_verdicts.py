@@ -43,6 +43,7 @@ def synthetic(frames: int, yaw: np.ndarray | None = None, hand: np.ndarray | Non
                             hand=full(0.0) if hand is None else hand.astype(np.float32),
                             inside=full(0.3)),
         upper_hand=full(0.0), change=np.full(frames, 2.0, np.float32),
+        mouth_change=full(2.0),
         detections=detections if detections is not None else {i: box for i in range(0, frames, 5)})
 
 
