@@ -37,11 +37,16 @@ def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr:
     """Every score the gate and the review UI use; ratios are fractions of the clip's frames."""
     n = activity.n_frames
     active = max(int(activity.active.sum()), 1)
+    pauses = int((activity.active & ~activity.infant_region).sum())
     return {
         "clipping_ratio": round(clipping_ratio(raw), 6),
         "silence_ratio": round(float(activity.silent.mean()), 4),
         "infant_ratio": round(float(activity.infant.sum() / n), 4),
         "adult_speech_ratio": round(float(activity.adult.sum() / n), 4),
+        # Speech is looked for only outside the infant's bouts: its share of those frames is
+        # what a parent talking throughout the clip shows.
+        "adult_speech_pause_ratio": (round(float(activity.adult.sum() / pauses), 4)
+                                     if pauses else None),
         "music_ratio": round(float(activity.music.sum() / active), 4),
         "music_tagged_ratio": (round(float(activity.tagged_music.sum() / n), 4)
                                if "yamnet" in activity.detectors else None),
@@ -68,6 +73,9 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
          and _num(scores, "music_tagged_ratio") > cfg.max_music_tagged_ratio),
         (ReasonCode.ADULT_SPEECH, "adult_speech_ratio",
          _num(scores, "adult_speech_ratio") > cfg.max_adult_speech_ratio),
+        (ReasonCode.ADULT_SPEECH, "adult_speech_pause_ratio",
+         _num(scores, "adult_speech_ratio") >= cfg.min_bed_ratio
+         and _num(scores, "adult_speech_pause_ratio") > cfg.max_adult_speech_pause_ratio),
         (_interferer(scores), "interferer_removed_db", _left_behind(scores, cfg)),
         (ReasonCode.OTHER_VOICE, "other_voice_ratio",
          _num(scores, "infant_ratio") < cfg.min_infant_ratio

@@ -164,4 +164,6 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-STAGE = StageSpec("audio", "7", run, section="audio", machine="audio")
+# Version 8: an adult heard through most of the infant's pauses (`adult_speech_pause_ratio`) is
+# adult speech under the infant too.
+STAGE = StageSpec("audio", "8", run, section="audio", machine="audio")
