@@ -76,6 +76,7 @@ AUDIO: dict[str, Callable[[Path, np.ndarray], np.ndarray]] = {
     "8 kHz": _encoded(["-ar", "8000"], ".wav"),
     "DC offset 0.1 of the peak": lambda _, x: x + 0.1 * np.abs(x).max(),
     "50 Hz hum at -20 dB": _hum(50.0, -20.0),
+    "60 Hz hum at -20 dB": _hum(60.0, -20.0),
     "white noise at 10 dB": _white(10.0),
     "room T60 0.4 s, DRR 0 dB": _room(0.4, 0.0),
     "room T60 0.8 s, DRR 0 dB": _room(0.8, 0.0),

@@ -22,6 +22,10 @@ class AudioConfig(ConfigSection):
     # The environment variable holding the Hugging Face token: a secret never goes in the config.
     hf_token_env: str = "HF_TOKEN"
 
+    # Mains hum (50 or 60 Hz and its harmonics, a line spectrum through the whole clip) notched
+    # out before anything listens (`stages/audio/hum.py`): left in, Silero heard speech in a
+    # real burping cry under a hum 20 dB below it.
+    remove_mains_hum: bool = True
     # EBU R128 integrated loudness every clip is brought to: the level the review UI plays and
     # the training data sees, with headroom for cries' peaks.
     target_lufs: float = -23.0

@@ -26,6 +26,7 @@ from manifests.outcomes import ReasonCode, StageResult, Status
 from manifests.records import Clip
 from stages.audio.activity import FrameActivity, frame_activity, frame_level_db
 from stages.audio.config import AudioConfig, AudioMachine
+from stages.audio.hum import remove_hum
 from stages.audio.pitch import FRAME_RATE
 from stages.audio.pyannote_models import PyannoteModels
 from stages.audio.scores import audio_scores, gate
@@ -99,13 +100,16 @@ def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None 
     # noise floor), and an offset of a tenth of the peak made 10 of 47 real cries `low_snr`.
     # Full-scale samples (clipping) are counted on the input as it came.
     centred = raw - float(np.mean(raw)) if len(raw) else raw
-    x, loudness, gain_db = loudness_normalise(centred, sr, cfg.target_lufs, cfg.max_gain_db)
-    raw_level = frame_level_db(centred, sr)
+    dehummed, hum_hz = remove_hum(centred, sr) if cfg.remove_mains_hum else (centred, None)
+    x, loudness, gain_db = loudness_normalise(dehummed, sr, cfg.target_lufs, cfg.max_gain_db)
+    raw_level = frame_level_db(dehummed, sr)
     n_frames = len(raw_level)
     speech, overlap = models.speech(x, sr, n_frames) if models else (None, None)
     spec = analyse(x, sr)
-    # The tagger hears the input at its own level, as AudioSet's clips were heard: a quiet phone
-    # recording brought up 22 dB had its rattle and room read as music (donateacry F15D825B).
+    # The tagger hears the input at its own level and with its own hum, as AudioSet's clips were
+    # heard: a quiet phone recording brought up 22 dB had its rattle and room read as music
+    # (donateacry F15D825B), and notches it never heard took music under a real cry from 2 of 5
+    # patches to 1 (an old Brahms recording's 100 Hz hum).
     tags = tagged_music(centred, sr, n_frames) if cfg.music_tagger == "yamnet" else None
     activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap, music_tags=tags)
     sources = models.separate(x) if models else None
@@ -122,6 +126,7 @@ def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None 
         "loudness_lufs": None if loudness is None else round(loudness, 2),
         "gain_db": round(gain_db, 2),
         "duration_s": round(len(raw) / sr, 3),
+        "mains_hum_hz": hum_hz,
         **audio_scores(raw, x, clean, sr, activity),
         **activity.descriptors,
         **done,
@@ -165,5 +170,5 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
 
 
 # Version 8: an adult heard through most of the infant's pauses (`adult_speech_pause_ratio`) is
-# adult speech under the infant too.
+# adult speech under the infant too; mains hum is notched out first (`mains_hum_hz`).
 STAGE = StageSpec("audio", "8", run, section="audio", machine="audio")

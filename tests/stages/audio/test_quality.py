@@ -87,6 +87,22 @@ def test_a_dc_offset_changes_no_verdict(shared: Path, path: Path) -> None:
     assert offset["snr_before_db"] == pytest.approx(metrics["snr_before_db"], abs=0.1)
 
 
+def _with_hum(x: np.ndarray, hz: float, db: float) -> np.ndarray:
+    """`x` with mains hum (the fundamental and six harmonics) `db` below its RMS."""
+    t = np.arange(len(x)) / 16_000
+    hum = sum(np.sin(2 * np.pi * k * hz * t + k) / k for k in range(1, 8))
+    return x + hum * np.sqrt(np.mean(x**2) / np.mean(hum**2)) * 10 ** (db / 20)
+
+
+@pytest.mark.parametrize(("path", "hz"), [(BURPING_CRY, 50.0), (HUNGRY_CRY, 60.0)])
+def test_mains_hum_changes_no_verdict(shared: Path, path: Path, hz: float) -> None:
+    """Regression: under a 50 Hz hum 20 dB below it, Silero heard speech on 10-11 % of a real
+    burping cry, most of its pauses, and the clip was rejected as `adult_speech`."""
+    *_, hummed = clean_clip(_with_hum(load_real(shared / path), hz, -20.0), AudioConfig())
+    assert hummed["mains_hum_hz"] == hz
+    assert gate(hummed, AudioConfig()) is None, hummed
+
+
 @pytest.mark.parametrize("suffix", [".3gp", ".caf"])
 def test_phone_formats_decode_at_16_khz(shared: Path, suffix: str) -> None:
     path = next((shared / "fixtures" / "infant_audio" / "donateacry").rglob(f"*{suffix}"))
@@ -193,6 +209,11 @@ def test_the_robin_is_rejected(real: list[Judged]) -> None:
 def test_the_whale_is_rejected(real: list[Judged]) -> None:
     whale = next(j for j in real if j.file.name == "humpback")
     assert whale.verdict != "ok", whale.metrics
+
+
+def test_no_real_recording_of_an_infant_is_taken_for_hum(real: list[Judged]) -> None:
+    assert all(j.metrics["mains_hum_hz"] is None for j in real
+               if j.file.kind in INFANT_KINDS)
 
 
 def test_the_stage_records_which_detectors_ran(real: list[Judged]) -> None:
