@@ -16,8 +16,7 @@ from scipy import signal
 MAINS_HZ = (50.0, 60.0)
 # A harmonic is hum when the clip's average spectrum (1 Hz bins) stands this far above its
 # neighbourhood (3-15 Hz away) at k * mains; a clip hums when two of the first three do (small
-# microphones lose the fundamental, so it alone cannot be required), or when the fundamental
-# stands out twice as far on its own (a fussing cry's low voice hid a 60 Hz hum's harmonics).
+# microphones lose the fundamental, so it alone cannot be required).
 PROMINENCE_DB = 10.0
 FIRST_HARMONICS = 3
 MAX_HUM_HZ = 1000.0  # notches go no higher: above, a hum's harmonics are lost in everything else
@@ -44,8 +43,7 @@ def find_hum(x: np.ndarray, sr: int) -> tuple[float, list[float]] | None:
     for mains in MAINS_HZ:
         harmonics = np.arange(1, int(min(MAX_HUM_HZ, sr / 2 - 20) // mains) + 1) * mains
         prominence = np.array([_prominence_db(freqs, power, hz) for hz in harmonics])
-        if ((prominence[:FIRST_HARMONICS] >= PROMINENCE_DB).sum() < 2
-                and prominence[0] < 2 * PROMINENCE_DB):
+        if (prominence[:FIRST_HARMONICS] >= PROMINENCE_DB).sum() < 2:
             continue
         total = float(prominence[prominence >= PROMINENCE_DB].sum())
         if total > best_total:
