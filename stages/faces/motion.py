@@ -96,6 +96,12 @@ def landmark_steps(landmarks: np.ndarray, face_px: np.ndarray,
     return steps
 
 
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """(K, 2) start and end (exclusive) of each stretch of True in `mask`."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    return np.flatnonzero(np.diff(padded)).reshape(-1, 2)
+
+
 def _local_median(values: np.ndarray, context: int) -> np.ndarray:
     """Median of the finite values within `context` frames each side, the frame itself left out."""
     out = np.full(len(values), np.nan, np.float32)
@@ -119,8 +125,7 @@ def _jumps(values: np.ndarray, floor: float) -> np.ndarray:
         around = _local_median(values, CUT_CONTEXT)[candidates]
         high[candidates] = ~(np.nan_to_num(around, nan=0.0) * CUT_CONTRAST >= values[candidates])
     out = np.zeros(len(values), bool)
-    padded = np.concatenate([[False], high, [False]]).astype(np.int8)
-    for start, end in np.flatnonzero(np.diff(padded)).reshape(-1, 2):
+    for start, end in _runs(high):
         if end - start <= CUT_BURST:
             out[start] = True
     return out
@@ -147,8 +152,7 @@ def still_frames(change: np.ndarray, steps: np.ndarray, present: np.ndarray,
     if len(same) > 1:
         same[0] = same[1]  # the first frame has no predecessor
     out = np.zeros(len(same), bool)
-    padded = np.concatenate([[False], same, [False]]).astype(np.int8)
-    for start, end in np.flatnonzero(np.diff(padded)).reshape(-1, 2):
+    for start, end in _runs(same):
         moved = steps[start + 1:end]
         moved = moved[np.isfinite(moved)]
         if end - start >= max(2, round(STILL_S * fps)) and not (
@@ -166,8 +170,7 @@ def frozen_mouth(change: np.ndarray, present: np.ndarray, fps: float) -> np.ndar
     smoothed = ndimage.median_filter(values, STILL_MOUTH_MEDIAN, mode="nearest")
     same = (smoothed < STILL_MOUTH) & present
     out = np.zeros(len(same), bool)
-    padded = np.concatenate([[False], same, [False]]).astype(np.int8)
-    for start, end in np.flatnonzero(np.diff(padded)).reshape(-1, 2):
+    for start, end in _runs(same):
         if end - start >= max(2, round(STILL_S * fps)):
             out[start:end] = True
     return out
