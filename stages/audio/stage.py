@@ -171,4 +171,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
 
 # Version 8: an adult heard through most of the infant's pauses (`adult_speech_pause_ratio`) is
 # adult speech under the infant too; mains hum is notched out first (`mains_hum_hz`).
-STAGE = StageSpec("audio", "8", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "9", run, section="audio", machine="audio")
