@@ -140,10 +140,11 @@ def report_mixtures(files: list[RealFile], cfg: AudioConfig) -> None:
     all_all = [g for gs in every.values() for g in gs]
     reasons = [r for rs in rejected.values() for r in rs]
     zero_db = [g for (_, snr), gs in accepted.items() if snr == 0.0 for g in gs]
-    mean_acc = float(np.mean(acc_all)) if acc_all else 0.0
-    print(f"  accepted {len(acc_all)}/{len(all_all)}: mean {mean_acc:+.2f} dB, "
-          f"min {min(acc_all, default=0):+.2f} dB; at 0 dB accepted {len(zero_db)}, below "
-          f"+3 dB {sum(g < 3 for g in zero_db)}; all mixtures mean {np.mean(all_all):+.2f} dB")
+    gains = (f"mean {np.mean(acc_all):+.2f} dB, min {min(acc_all):+.2f} dB" if acc_all
+             else "none to measure")
+    print(f"  accepted {len(acc_all)}/{len(all_all)}: {gains}; at 0 dB accepted {len(zero_db)}, "
+          f"below +3 dB {sum(g < 3 for g in zero_db)}; all mixtures mean "
+          f"{np.mean(all_all):+.2f} dB")
     print("  rejected: " + ", ".join(f"{r} {reasons.count(r)}" for r in sorted(set(reasons))))
 
 

@@ -235,19 +235,16 @@ def test_no_real_infant_source_alone_falls_below_10_db(real: list[Judged]) -> No
     assert min(j.pass_through_db for j in real if j.pass_through_db is not None) >= 10.0
 
 
-@pytest.mark.xfail(strict=True, reason="issue #13 open: 3/72 accepted (was 39, 27, 25, then 4), "
-                   "mean +0.03 dB, min -0.15 dB, none at 0 dB: a reader talking through a cry's "
-                   "pauses is now adult speech; what is left is a sung song under a 5 s cry that "
-                   "YAMNet tags on one patch of five and held notes do not find")
 def test_accepted_real_mixtures_improve_by_3_db(
         mixtures: list[tuple[str, str, float, str, float]]) -> None:
+    """Every mixture the stage accepts comes out at least 3 dB cleaner. Single-channel cleaning
+    leaves most of a bed under a cry, so the gate rejects what it cannot clean: today none of
+    the 72 is accepted (the real sources alone are: `test_real_cries_and_laughter_are_accepted`)."""
     accepted = [m for m in mixtures if m[3] == "ok"]
     gains = [m[4] for m in accepted]
-    at_zero = [m for m in accepted if m[2] == 0.0]
     print(f"\n[audio] real mixtures: {len(accepted)}/{len(mixtures)} accepted, SI-SDR "
-          f"improvement mean {np.mean(gains):+.2f} dB, min {min(gains):+.2f} dB; at 0 dB "
-          f"{len(at_zero)} accepted, {sum(m[4] < 3 for m in at_zero)} below +3 dB")
-    assert np.mean(gains) >= 3.0 and min(gains) >= 0.0
+          f"improvement {[round(g, 2) for g in gains]}")
+    assert all(g >= 3.0 for g in gains), accepted
 
 
 def test_no_real_mixture_at_0_db_is_accepted_unimproved(
@@ -270,6 +267,19 @@ def test_a_reader_under_a_real_cry_is_adult_speech(shared: Path, snr: float) -> 
     mix, _ = mix_at_snr(load_real(cry.path), load_real(reader.path), snr, offset_s=3.7 * 5)
     _, _, metrics = clean_clip(mix, AudioConfig())
     assert gate(metrics, AudioConfig()) == (ReasonCode.ADULT_SPEECH, "adult_speech_pause_ratio")
+
+
+@pytest.mark.parametrize("snr", [5.0, 10.0])
+def test_a_song_under_a_real_cry_is_music(shared: Path, snr: float) -> None:
+    """Regression: a sung pop song under a real 5 s ESC-50 cry at 5 and 10 dB was accepted,
+    0.04-0.13 dB cleaner: YAMNet tagged it on one patch of five (0.19, under the 0.2 limit), and
+    it was never heard alone, so its removal could not be measured."""
+    files = real_files(shared)
+    cry = next(f for f in files if f.name == "2-107351-A")
+    song = next(f for f in files if f.name == "karissa_hobbs_lets_go_fishin")
+    mix, _ = mix_at_snr(load_real(cry.path), load_real(song.path), snr, offset_s=3.7 * 3)
+    _, _, metrics = clean_clip(mix, AudioConfig())
+    assert gate(metrics, AudioConfig()) == (ReasonCode.MUSIC, "music_tagged_ratio"), metrics
 
 
 def test_string_music_under_a_real_cry_is_found(shared: Path) -> None:

@@ -152,3 +152,17 @@ def test_an_adult_talking_through_the_infant_s_pauses_rejects_the_clip() -> None
     # A few frames taken for speech in a long cry's few pauses, or speech in few of many pauses.
     assert gate({**talking, "adult_speech_ratio": 0.06}, CFG) is None
     assert gate({**talking, "adult_speech_pause_ratio": 0.2}, CFG) is None
+
+
+def test_music_heard_under_the_infant_but_never_alone_rejects_the_clip() -> None:
+    """A sung song under a real 5 s cry at 5 and 10 dB was tagged on one patch of five (0.19,
+    under the 0.2 limit) and never heard alone, so its removal was never measured; the clip was
+    accepted 0.04-0.13 dB cleaner. A bed of music whose removal cannot be shown is rejected."""
+    under = _scores(music_tagged_ratio=0.19, interferer_ratio=0.2, interferer_removed_db=None,
+                    interferer_left_db=None)
+    assert gate(under, CFG) == (ReasonCode.MUSIC, "music_tagged_ratio")
+    # Heard alone and measured: the left-behind rule judges it (here removed by 5 dB).
+    assert gate({**under, "interferer_removed_db": 5.0, "interferer_left_db": -10.0}, CFG) is None
+    # Tagged on a few inactive frames (a hum read as music between cries), or on no patch.
+    assert gate({**under, "interferer_ratio": 0.05}, CFG) is None
+    assert gate({**under, "music_tagged_ratio": 0.05}, CFG) is None
