@@ -128,15 +128,16 @@ class AudioConfig(ConfigSection):
     min_bed_ratio: float = Field(default=0.1, ge=0.0, le=1.0)
     # Adult speech on more than 20 % of the clip: the mouth motion would follow the wrong voice.
     max_adult_speech_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
-    # ...or speech on at least `min_bed_ratio` of the clip and on more than half of the infant's
-    # pauses (active frames outside its bouts, the only ones the speech detector is asked
-    # about): an adult talking throughout, under the infant too, where single-channel cleaning
-    # cannot reach. Measured (bench/audio_real.py): a real reader under real cries and laughter
-    # at 5-10 dB, 11-18 % of the clip and 60-93 % of the pauses, was accepted and came out only
-    # 0.5-0.8 dB cleaner; clean real cries with a few frames taken for speech hold 0.3-6 % of
-    # the clip (79FF400A: 95 % of its few pauses), a fussing cry 12 % of the clip and 18 % of
-    # its pauses.
-    max_adult_speech_pause_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    # ...or speech on at least `min_bed_ratio` of the clip and on more than 30 % of the infant's
+    # pauses (active frames outside its bouts, the only ones where the speech detector's answer
+    # is used): an adult talking throughout, under the infant too, where single-channel cleaning
+    # cannot reach. Measured (bench/audio_real.py and the tests' mixtures): real readers under
+    # real cries and laughter at 5-10 dB fill 36-100 % of the pauses (15-18 % of the clip at
+    # least) and came out 0-0.8 dB cleaner when accepted; clean real cries with a few frames
+    # taken for speech hold at most 8 % of the clip (79FF400A: 84 % of its few pauses), a fussing
+    # cry (F15D825B) 12 % of the clip and 18 % of its pauses. Reverberation costs here: two real
+    # cries in a room (T60 0.4-0.8 s, as much echo as direct sound) read 32-34 %.
+    max_adult_speech_pause_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
     # Infant vocalisation on at least 5 % of the clip (0.5 s of a 10 s clip).
     min_infant_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
     # A clip without enough infant vocalisation whose infant-range pitched sound is mostly

@@ -270,6 +270,20 @@ def test_a_reader_under_a_real_cry_is_adult_speech(shared: Path, snr: float) -> 
 
 
 @pytest.mark.parametrize("snr", [5.0, 10.0])
+def test_a_reader_heard_only_in_a_cry_s_pauses_is_adult_speech(shared: Path, snr: float) -> None:
+    """Regression: a woman reading under a real phone-recorded cry at 5 and 10 dB was accepted,
+    0.04-0.20 dB cleaner. Silero, run afresh on each stretch of the cry's pauses, heard her on
+    13-35 % of them; hearing the whole clip it does on more than half, and a reader in more than
+    30 % of the pauses is under the cry too."""
+    files = real_files(shared)
+    cry = next(f for f in files if f.name.startswith("643D64AD"))
+    reader = next(f for f in files if f.name == "librispeech_198-209-0000")
+    mix, _ = mix_at_snr(load_real(cry.path), load_real(reader.path), snr, offset_s=3.7 * 8)
+    _, _, metrics = clean_clip(mix, AudioConfig())
+    assert gate(metrics, AudioConfig()) == (ReasonCode.ADULT_SPEECH, "adult_speech_pause_ratio")
+
+
+@pytest.mark.parametrize("snr", [5.0, 10.0])
 def test_a_song_under_a_real_cry_is_music(shared: Path, snr: float) -> None:
     """Regression: a sung pop song under a real 5 s ESC-50 cry at 5 and 10 dB was accepted,
     0.04-0.13 dB cleaner: YAMNet tagged it on one patch of five (0.19, under the 0.2 limit), and
@@ -292,13 +306,3 @@ def test_string_music_under_a_real_cry_is_found(shared: Path) -> None:
     _, _, metrics = clean_clip(mix, AudioConfig())
     assert metrics["music_ratio"] > AudioConfig().max_music_ratio, metrics
     assert gate(metrics, AudioConfig()) == (ReasonCode.MUSIC, "music_ratio")
-
-
-def test_real_mixtures_are_never_made_much_worse(
-        mixtures: list[tuple[str, str, float, str, float]]) -> None:
-    """A regression guard for what holds today: accepted real mixtures gain on average and lose
-    at most 3 dB (the harmonic mask lost up to 20 dB on them)."""
-    gains = [m[4] for m in mixtures if m[3] == "ok"]
-    print(f"\n[audio] real mixtures accepted {len(gains)}/{len(mixtures)}: mean "
-          f"{np.mean(gains):+.2f} dB, min {min(gains):+.2f} dB")
-    assert np.mean(gains) > 0.0 and min(gains) > -3.0

@@ -1,5 +1,5 @@
 """Silero VAD as the audio stage uses it: its sequence export, from several threads of one
-process, on the stretches the stage asks about."""
+process, answering for the frames the stage asks about."""
 
 from __future__ import annotations
 
@@ -24,28 +24,20 @@ def test_batches_in_threads_get_the_answers_a_single_thread_gets() -> None:
     assert max(float(p.max()) for p in alone) > 0.5  # it heard the speech
 
 
-def test_stretches_get_the_answers_each_gets_alone() -> None:
-    """Silero runs each of a clip's stretches from a fresh state, cut after its last wanted
-    frame: every wanted frame gets the answer of its whole stretch run alone."""
-    from scipy import ndimage
-
+def test_the_asked_frames_get_the_whole_clip_s_answers() -> None:
+    """Silero hears the clip from its start, whichever frames are asked about: run afresh on
+    each asked stretch its state had not settled, and it missed most of a reader under real
+    cries (`test_quality.py::test_a_reader_heard_only_in_a_cry_s_pauses_is_adult_speech`)."""
     x = np.concatenate([demo_mix("adult_speech", 0), demo_mix("clean_cry", 1)])
     n = len(x) // 160
     where = np.zeros(n, bool)
     for start, stop in ((20, 140), (300, 330), (500, 900), (1000, 1012)):
         where[start:stop] = True
-    together = speech.silero_speech(x, 16_000, n, where=where)
-    context = round(speech.CONTEXT_S * 100)
-    labels, _ = ndimage.label(ndimage.binary_dilation(where, np.ones(2 * context + 1)))
-    alone = np.zeros(n)
-    for (span,) in ndimage.find_objects(labels):
-        part = x[span.start * 160: span.stop * 160].astype(np.float32)
-        probs = speech._silero().audio_forward(part, 16_000)
-        alone[span] = np.interp((np.arange(span.stop - span.start) + 0.5) / 100,
-                                (np.arange(len(probs)) + 0.5) * 512 / 16_000, probs)
-    alone = np.where(where, alone, 0.0)
-    assert np.allclose(together, alone, atol=1e-6)
-    assert np.array_equal(together > 0.5, alone > 0.5)
+    asked = speech.silero_speech(x, 16_000, n, where=where)
+    whole = speech.silero_speech(x, 16_000, n)
+    assert np.array_equal(asked[where], whole[where])
+    assert not asked[~where].any()
+    assert whole[20:140].max() > 0.5  # it heard the speech
 
 
 def test_the_sequence_export_answers_as_the_streaming_model() -> None:
