@@ -27,7 +27,7 @@ def test_batches_in_threads_get_the_answers_a_single_thread_gets() -> None:
 def test_the_asked_frames_get_the_whole_clip_s_answers() -> None:
     """Silero hears the clip from its start, whichever frames are asked about: run afresh on
     each asked stretch its state had not settled, and it missed most of a reader under real
-    cries (`test_quality.py::test_a_reader_heard_only_in_a_cry_s_pauses_is_adult_speech`)."""
+    cries (`test_quality.py::test_a_reader_under_a_real_cry_is_adult_speech`)."""
     x = np.concatenate([demo_mix("adult_speech", 0), demo_mix("clean_cry", 1)])
     n = len(x) // 160
     where = np.zeros(n, bool)
