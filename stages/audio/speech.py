@@ -59,16 +59,15 @@ def silero_speech(x: np.ndarray, sr: int, n_frames: int,
     if sr != RATE:
         raise ValueError(f"Silero VAD runs here at {RATE} Hz, got {sr}")
     wanted = np.ones(n_frames, bool) if where is None else where[:n_frames]
-    out = np.zeros(n_frames)
     if not wanted.any() or len(x) < CHUNK:
-        return out
+        return np.zeros(n_frames)
     with _LOAD_LOCK:
         model = _silero()
     part = np.asarray(x[: _needed(wanted)], np.float32)
     probs = model.audio_forward(part, RATE)  # (chunks,), from a fresh state at the clip's start
     centres = (np.arange(len(probs)) + 0.5) * CHUNK / RATE
-    out = np.interp((np.arange(n_frames) + 0.5) / FRAME_RATE, centres, probs)
-    return np.where(wanted, out, 0.0)
+    frames = (np.arange(n_frames) + 0.5) / FRAME_RATE
+    return np.where(wanted, np.interp(frames, centres, probs), 0.0)
 
 
 def _needed(wanted: np.ndarray) -> int:

@@ -169,6 +169,7 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-# Version 8: an adult heard through most of the infant's pauses (`adult_speech_pause_ratio`) is
-# adult speech under the infant too; mains hum is notched out first (`mains_hum_hz`).
+# Version 9: Silero hears the whole clip (its sequence export), and speech in more than 30 % of
+# the infant's pauses is adult speech under the infant too; music tagged under the clip but never
+# heard alone is `music`. Version 8 notched mains hum out first (`mains_hum_hz`).
 STAGE = StageSpec("audio", "9", run, section="audio", machine="audio")
