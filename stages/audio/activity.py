@@ -5,11 +5,13 @@ The evidence, each from a detector that records itself in `detectors`:
 - voices (`voices.py`): harmonic support and low-band energy, so a bird, a whale, an instrument
   or an adult tracked at an upper partial is not taken for the infant;
 - music (`music.py`): sustained notes that come and go, found under the infant too;
-- music tags (`tagger.py`, `music_tagger: yamnet`): where YAMNet, an AudioSet tagger, hears music
-  (its frames are music frames too);
+- tags (`tagger.py`, `music_tagger: yamnet`): where YAMNet, an AudioSet tagger, hears music
+  (its frames are music frames too) and where it hears speech rather than crying or laughter;
 - speech: Silero VAD (`speech.py`, default), a pyannote segmentation model when configured, or
-  adult-range pitch alone (`speech_detector: pitch`), asked only about frames outside the
-  infant's vocalisations (Silero also fires on infant laughter).
+  adult-range pitch alone (`speech_detector: pitch`). Outside the infant's vocalisations it
+  finds the adult; inside them its answer counts only where YAMNet hears speech too (Silero
+  also fires on infant laughter): a high voice that both hear as speech (an excited woman, a
+  toddler talking) is a speaking voice, whatever its pitch (`speaking`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from stages.audio.config import AudioConfig
 from stages.audio.music import MusicEvidence, detect_music
 from stages.audio.pitch import FRAME_RATE, PITCH_RATE, PitchTrack, track_pitch
 from stages.audio.spectrum import Spectrum
+from stages.audio.tagger import Tags
 from stages.audio.voices import judge_voices, without_speech
 
 # Looser than voicing's 0.35: YIN's aperiodicity of a cry at 0 dB SNR is about 0.4 (measured), and
@@ -38,6 +41,10 @@ HELD_MIN_S = 0.3
 HELD_SHARE = 0.67
 HELD_SPREAD_ST = 3.0  # the 10-90 % range of its F0 in semitones, octave slips folded
 PHONATION_BRIDGE_S = 0.05  # voicing drop-outs shorter than this are the tracker's, not a pause
+# A voice in the infant's range is speaking where the speech detector is this sure (and YAMNet
+# agrees): Silero gives some real cries' frames 0.5-0.7 (8c920fd0: 38 % of them over 0.5, 1-5 %
+# over 0.7), high-pitched real speech mostly 0.9 and more.
+SPEAKING_PROB = 0.7
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class FrameActivity:
     infant_region: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     other_voice: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     tagged_music: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # YAMNet's
+    # Infant frames the speech detector and YAMNet both hear as speech (all False without both).
+    speaking: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     maybe_infant: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     detectors: tuple[str, ...] = ()
     descriptors: dict[str, float | None] = field(default_factory=dict)
@@ -85,7 +94,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                    spec: Spectrum, speech: np.ndarray | None = None,
                    overlap: np.ndarray | None = None,
                    speech_detector: str | None = None,
-                   music_tags: np.ndarray | None = None) -> FrameActivity:
+                   tags: Tags | None = None) -> FrameActivity:
     """Classifies each 10 ms frame.
 
     Args:
@@ -97,7 +106,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         speech: pyannote speech activity per frame (0-1), or None to use `cfg.speech_detector`.
         overlap: pyannote overlapped-speech activity per frame (0-1), or None.
         speech_detector: the name to record for `speech` when it is given.
-        music_tags: (T,) YAMNet's music tags per frame (`tagger.tagged_music`), or None.
+        tags: YAMNet's music and speech tags per frame (`tagger.tag_frames`), or None.
     """
     level = frame_level_db(x, sr)
     low_rate = signal.resample_poly(x, PITCH_RATE, sr) if sr != PITCH_RATE else x  # for both
@@ -132,8 +141,8 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     evidence: MusicEvidence = detect_music(spec, active, heard_f0, cfg)
     music = _smooth(evidence.music[:n], 0.2) & active
     tagged = np.zeros(n, bool)
-    if music_tags is not None:
-        tagged = music_tags[:n]
+    if tags is not None:
+        tagged = tags.music[:n]
         detectors.append("yamnet")
         music |= tagged & active  # suppressed, measured and gated like held notes
     if speech is None and cfg.speech_detector == "silero":
@@ -142,7 +151,8 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         bouts = infant_region(voices.infant, active)
         # Speech is voiced: stretches with no voicing within 0.3 s are not asked about either.
         voicing = ndimage.binary_dilation(pitch.voiced, np.ones(2 * round(0.3 * FRAME_RATE) + 1))
-        asked = (active & ~bouts & ~music & voicing) | voices.flat
+        # The infant's own frames too, for `speaking` (the model hears the clip anyway).
+        asked = (active & ~bouts & ~music & voicing) | voices.flat | voices.infant
         speech = silero_speech(x, sr, n, where=asked)
         detectors.append("silero_vad")
     elif speech is not None:
@@ -151,6 +161,9 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         detectors.append("adult_pitch")
     voices = without_speech(voices, speech)
     infant = voices.infant
+    speaking = np.zeros(n, bool)
+    if speech is not None and tags is not None:
+        speaking = infant & (speech[:n] > SPEAKING_PROB) & tags.speech[:n]
     infant_f0 = np.where(infant & high.voiced, high.f0, 0.0)
     region = infant_region(infant, active)
     if speech is None:
@@ -169,6 +182,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                          infant=infant, adult=_smooth(adult, 0.05), music=music,
                          overlap=several, infant_region=region,
                          other_voice=voices.other & ~music, tagged_music=tagged,
+                         speaking=speaking,
                          maybe_infant=maybe_infant,
                          detectors=tuple(detectors),
                          descriptors=descriptors)

@@ -50,6 +50,11 @@ def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr:
         "music_ratio": round(float(activity.music.sum() / active), 4),
         "music_tagged_ratio": (round(float(activity.tagged_music.sum() / n), 4)
                                if "yamnet" in activity.detectors else None),
+        # The share of the infant's frames that the speech detector and YAMNet both hear as
+        # speech: a speaking voice in the infant's pitch range.
+        "infant_speaking_ratio": (round(float(activity.speaking.sum() / activity.infant.sum()), 4)
+                                  if activity.infant.any() and "yamnet" in activity.detectors
+                                  else None),
         "interferer_ratio": round(float(activity.interferer.sum() / n), 4),
         "overlap_ratio": round(float(activity.overlap.sum() / n), 4),
         "other_voice_ratio": round(float(activity.other_voice.sum() / n), 4),
@@ -76,6 +81,9 @@ def gate(scores: dict[str, float | None], cfg: AudioConfig) -> tuple[ReasonCode,
         (ReasonCode.ADULT_SPEECH, "adult_speech_pause_ratio",
          _num(scores, "adult_speech_ratio") >= cfg.min_bed_ratio
          and _num(scores, "adult_speech_pause_ratio") > cfg.max_adult_speech_pause_ratio),
+        (ReasonCode.ADULT_SPEECH, "infant_speaking_ratio",
+         scores.get("infant_speaking_ratio") is not None
+         and _num(scores, "infant_speaking_ratio") > cfg.max_infant_speaking_ratio),
         (_interferer(scores), "interferer_removed_db", _left_behind(scores, cfg)),
         (ReasonCode.MUSIC, "music_tagged_ratio", _unmeasured_music_bed(scores, cfg)),
         (ReasonCode.OTHER_VOICE, "other_voice_ratio",

