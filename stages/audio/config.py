@@ -139,13 +139,13 @@ class AudioConfig(ConfigSection):
     # cry (F15D825B) 12 % of the clip and 18 % of its pauses. Reverberation costs here: two real
     # cries in a room (T60 0.4-0.8 s, as much echo as direct sound) read 32-34 %.
     max_adult_speech_pause_ratio: float = Field(default=0.3, ge=0.0, le=1.0)
-    # ...or more than 35 % of what the pitch and voice checks took for the infant is heard as
-    # speech by the speech detector and by YAMNet alike: a high voice that is talking (an
-    # excited or surprised woman, a toddler). Measured: real read and conversational speech and
-    # two talking heads, raised by PSOLA to 280-500 Hz with adult to child formants, 49-100 %
-    # (all 30 that passed the pitch checks); real cries and laughter 0-23 %, under white noise,
-    # a room or a codec too, except the raw phone upload efd13da0, whose 0.6 s of high voice
-    # after an adult's speech both detectors hear as speech (75 %).
+    # ...or more than 25 % of what the pitch and voice checks took for the infant is heard as
+    # speech by the speech detector (> 0.7) and by YAMNet alike: a high voice that is talking
+    # (an excited or surprised woman, a toddler). Measured: real read and conversational speech
+    # and two talking heads' soundtracks, played 1.5-1.75x faster 47-100 %, raised by PSOLA to
+    # 280-500 Hz with adult to child formants 37-100 %; real cries and laughter at most 14 %
+    # under ten degradations, at most 10 % in 3-4 s windows, except the raw phone upload
+    # efd13da0, whose 0.6 s of high voice after an adult's speech both hear as speech (64 %).
     max_infant_speaking_ratio: float = Field(default=0.25, ge=0.0, le=1.0)
     # Infant vocalisation on at least 5 % of the clip (0.5 s of a 10 s clip).
     min_infant_ratio: float = Field(default=0.05, ge=0.0, le=1.0)
