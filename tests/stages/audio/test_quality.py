@@ -169,6 +169,15 @@ def _share(judged: list[Judged], kind: str, right: Callable[[Judged], bool]) -> 
     return sum(map(right, mine)) / len(mine)
 
 
+@pytest.mark.xfail(strict=True, reason="issue #13: 40/43 (93.0 %). The raw upload efd13da0 is "
+                   "adult_speech: Silero and YAMNet both hear its 0.6 s of high voice, after an "
+                   "adult's speech, as speech (infant_speaking_ratio 0.64), as they do real "
+                   "speech raised to a child's pitch; the other two hold no infant vocalisation")
+def test_95_percent_of_all_real_cries_are_accepted(real: list[Judged]) -> None:
+    """The issue's point as written: ESC-50's cries and all of donateacry's."""
+    assert _share(real, "cry", lambda j: j.verdict == "ok") >= 0.95
+
+
 def test_real_cries_and_laughter_are_accepted(real: list[Judged]) -> None:
     """ESC-50's and donateacry's cleaned cries (someone listened to them) and laughter."""
     listened = [j for j in real if not raw_upload(j.file)]
