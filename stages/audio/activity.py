@@ -66,8 +66,8 @@ class FrameActivity:
     infant_region: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     other_voice: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     tagged_music: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # YAMNet's
-    # Infant frames the speech detector and YAMNet both hear as speech (all False without both).
-    speaking: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # Infant frames the speech detector and YAMNet both hear as speech; None without both.
+    speaking: np.ndarray | None = None
     maybe_infant: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     detectors: tuple[str, ...] = ()
     descriptors: dict[str, float | None] = field(default_factory=dict)
@@ -161,7 +161,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         detectors.append("adult_pitch")
     voices = without_speech(voices, speech)
     infant = voices.infant
-    speaking = np.zeros(n, bool)
+    speaking = None
     if speech is not None and tags is not None:
         speaking = infant & (speech[:n] > SPEAKING_PROB) & tags.speech[:n]
     infant_f0 = np.where(infant & high.voiced, high.f0, 0.0)

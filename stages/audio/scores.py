@@ -51,9 +51,9 @@ def audio_scores(raw: np.ndarray, normalised: np.ndarray, clean: np.ndarray, sr:
         "music_tagged_ratio": (round(float(activity.tagged_music.sum() / n), 4)
                                if "yamnet" in activity.detectors else None),
         # The share of the infant's frames that the speech detector and YAMNet both hear as
-        # speech: a speaking voice in the infant's pitch range.
+        # speech: a speaking voice in the infant's pitch range (None: not both ran, or no infant).
         "infant_speaking_ratio": (round(float(activity.speaking.sum() / activity.infant.sum()), 4)
-                                  if activity.infant.any() and "yamnet" in activity.detectors
+                                  if activity.speaking is not None and activity.infant.any()
                                   else None),
         "interferer_ratio": round(float(activity.interferer.sum() / n), 4),
         "overlap_ratio": round(float(activity.overlap.sum() / n), 4),

@@ -78,6 +78,16 @@ def test_the_tagger_can_be_turned_off() -> None:
     cfg = AudioConfig(music_tagger="off")
     _, _, metrics = clean_clip(demo_mix("clean_cry"), cfg)
     assert "yamnet" not in metrics["detectors"] and metrics["music_tagged_ratio"] is None
+    assert metrics["infant_speaking_ratio"] is None  # not measured, rather than 0
+    assert gate(metrics, cfg) is None
+
+
+def test_without_a_speech_detector_the_speaking_voice_is_not_measured() -> None:
+    """`speech_detector: pitch` (no torch): adult-range pitch finds the adult, and nothing can
+    tell whether a voice in the infant's range is talking, so its score is None, not 0."""
+    cfg = AudioConfig(speech_detector="pitch")
+    _, _, metrics = clean_clip(demo_mix("clean_cry"), cfg)
+    assert "adult_pitch" in metrics["detectors"] and metrics["infant_speaking_ratio"] is None
     assert gate(metrics, cfg) is None
 
 
