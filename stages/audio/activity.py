@@ -9,9 +9,10 @@ The evidence, each from a detector that records itself in `detectors`:
   (its frames are music frames too) and where it hears speech rather than crying or laughter;
 - speech: Silero VAD (`speech.py`, default), a pyannote segmentation model when configured, or
   adult-range pitch alone (`speech_detector: pitch`). Outside the infant's vocalisations it
-  finds the adult; inside them its answer counts only where YAMNet hears speech too (Silero
-  also fires on infant laughter): a high voice that both hear as speech (an excited woman, a
-  toddler talking) is a speaking voice, whatever its pitch (`speaking`).
+  finds the adult. Inside them it overturns a flat-pitch run on its own (`voices.py`), and
+  anything else only where YAMNet hears speech too (Silero also fires on infant laughter): a
+  high voice that both hear as speech (an excited woman, a toddler talking) is a speaking
+  voice, whatever its pitch (`speaking`).
 """
 
 from __future__ import annotations
