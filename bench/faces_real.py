@@ -7,6 +7,10 @@ procedure over four faces they do not use: scikit-image's astronaut and matplotl
 pale-lipped talking man), each with both hands, and prints per-frame precision and recall of
 `mouth_occluded` (covered: half the lips or more under the hand; clear: under a tenth). A
 covered frame whose face the stage lost counts as a miss.
+
+Then pacifiers (`stages.faces.testing.SHIELDS`, the demo's shape in seven colours) over the same
+four faces, in every frame of a 3 s clip and in its second half: the share of frames flagged
+`mouth_occluded`, and how many whole-clip ones are rejected for it.
 Run: `.venv/bin/python -m bench.faces_real [--shared ../shared]`.
 """
 
@@ -66,6 +70,44 @@ def main(argv: list[str] | None = None) -> None:
     p, r = composites.precision_recall(np.concatenate(predicted), np.concatenate(actual))
     print(f"all: precision {p:.3f} recall {r:.3f} (the tests' own composites: goal recall "
           f">= 0.9, precision >= 0.95)")
+    report_pacifiers(args.shared)
+
+
+PACIFIER_FRAMES = 90
+
+
+def report_pacifiers(shared: Path) -> None:
+    """Pacifiers in the whole clip and in its second half, per colour and face."""
+    half = PACIFIER_FRAMES // 2
+    bases = _bases(shared)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for base, frames in bases.items():
+            frames = frames[:PACIFIER_FRAMES]
+            for shield in composites.SHIELDS:
+                for start, part in ((0, "whole"), (half, "half")):
+                    clip = composites.with_pacifier(frames, shield, start=start)
+                    paths.append(composites.write_video(clip, Path(tmp) / f"{base}-{shield}-"
+                                                        f"{part}.mp4"))
+        measures = composites.analyse_all(paths)
+    print(f"pacifiers over the same faces ({PACIFIER_FRAMES} frames; share of frames flagged "
+          "mouth_occluded: whole clip | second half: bare frames / covered frames)")
+    rejected, bare = 0, []
+    for shield in composites.SHIELDS:
+        cells = []
+        for base in bases:
+            whole = judge(measures[f"{base}-{shield}-whole"], FacesConfig())
+            split = judge(measures[f"{base}-{shield}-half"], FacesConfig())
+            flagged = whole.flags(ReasonCode.MOUTH_OCCLUDED)
+            halves = split.flags(ReasonCode.MOUTH_OCCLUDED)
+            rejected += whole.verdict == ReasonCode.MOUTH_OCCLUDED
+            bare.append(halves[:half])
+            cells.append(f"{base} {flagged.mean():.2f} | {halves[:half].mean():.2f}/"
+                         f"{halves[half:].mean():.2f}")
+        print(f"  {shield:10s} " + "; ".join(cells))
+    print(f"whole-clip pacifiers rejected mouth_occluded: {rejected}/"
+          f"{len(bases) * len(composites.SHIELDS)}"
+          f"; bare frames flagged beside a pacifier: {np.concatenate(bare).mean():.3f}")
 
 
 if __name__ == "__main__":

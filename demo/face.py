@@ -314,8 +314,10 @@ def _paint_mouth(canvas: np.ndarray, dst: np.ndarray, jaw: float,
 
 
 def draw_occluder(canvas: np.ndarray, lm: np.ndarray, kind: str,
-                  base: np.ndarray | None = None) -> None:
-    """Draws a hand or a pacifier over the mouth (landmarks `lm` in canvas pixels)."""
+                  base: np.ndarray | None = None,
+                  shield: tuple[int, int, int] = (215, 170, 90)) -> None:
+    """Draws a hand or a pacifier over the mouth (landmarks `lm` in canvas pixels); `shield` is
+    the pacifier's colour in the canvas's channel order (light blue in BGR)."""
     mouth = lm[list(INNER_LIPS), :2].mean(0)
     face_w = np.ptp(lm[:, 0])
     layer = np.zeros_like(canvas)
@@ -341,7 +343,7 @@ def draw_occluder(canvas: np.ndarray, lm: np.ndarray, kind: str,
         r = int(0.24 * face_w)
         centre = (int(mouth[0]), int(mouth[1]))
         cv2.ellipse(mask, centre, (r, int(r * 0.8)), 0, 0, 360, 255, -1, cv2.LINE_AA)
-        layer[:] = (215, 170, 90)  # light blue shield
+        layer[:] = shield
         cv2.circle(layer, centre, int(r * 0.45), (245, 245, 250), max(3, r // 6), cv2.LINE_AA)
         cv2.circle(layer, centre, int(r * 0.2), (180, 120, 60), -1, cv2.LINE_AA)
     else:

@@ -132,7 +132,7 @@ class _Accumulator:
         self.landmarks = landmarks
         self.rows: dict[str, list] = {k: [] for k in (
             "time_s", "present", "coverage", "face_px", "edge_gap", "yaw", "pitch", "roll",
-            "contrast", "lip_ab", "foreign", "skinlike", "change", "mouth_change")}
+            "contrast", "lip_ab", "foreign", "skinlike", "lightness", "change", "mouth_change")}
         self.hand_runs: dict[int, HandCover] = {}
         self.hand_seen_at = -(10**9)  # frame index of the last Hands run that saw a hand
         self.hands_at = -(10**9)  # frame index of the last Hands run
@@ -220,6 +220,7 @@ class _Accumulator:
         r["lip_ab"].append(tuple(m.colour.lip_ab))
         r["foreign"].append(m.colour.foreign)
         r["skinlike"].append(m.colour.skinlike)
+        r["lightness"].append(m.colour.lightness)
         if lm is None:
             return
         self._recent.append((row, frame, lm))
@@ -287,7 +288,8 @@ class _Accumulator:
                 lip_ab=lip_ab,
                 foreign=np.asarray(r["foreign"], np.float32),
                 skinlike=np.asarray(r["skinlike"], np.float32),
-                hand=hand[:, 0], inside=hand[:, 2]),
+                hand=hand[:, 0], inside=hand[:, 2],
+                lightness=np.asarray(r["lightness"], np.float32)),
             upper_hand=hand[:, 1],
             change=np.asarray(r["change"], np.float32),
             mouth_change=np.asarray(r["mouth_change"], np.float32),

@@ -1,6 +1,6 @@
 """Is something covering the mouth? Evidence that FaceMesh itself cannot give.
 
-FaceMesh keeps returning plausible lips under a hand or a pacifier, so four other cues are
+FaceMesh keeps returning plausible lips under a hand or a pacifier, so other cues are
 combined, each scaled to 0 (clear) ... 1 (covered), and the strongest one wins:
 
 - hand: the fraction of the lips covered by a MediaPipe hand's silhouette (`stages.faces.hands`),
@@ -11,6 +11,9 @@ combined, each scaled to 0 (clear) ... 1 (covered), and the strongest one wins:
   though Hands' silhouette of the hand, seen edge-on, reads less;
 - foreign colour: the fraction of the lip area whose colour is far from both the face's skin and
   the clip's own clear lips (pacifiers, bottles, toys);
+- no lip colour at all: lips lighter than the cheeks, or far bluer, yellower or greener than lips
+  ever are, against the face's own cheeks (a pacifier or bottle, in part of the clip or all of
+  it, when the clip has no clear lips to compare with). Such frames never calibrate the others;
 - skin over the lips: the lips lose their redness against the clip's own clear mouth AND the
   mouth area turns skin-coloured, against the same clear frames. Either half alone is common
   without any cover (a smile's thin lips and teeth flatten the redness; pale lips look like
@@ -70,6 +73,16 @@ SKIN_RISE = 0.2
 CLEAR_SHARE = 0.7
 CLEAREST = 10  # percentile of the foreign-colour share below which a frame's lips are clear
 MOUTH_PX = 64.0  # mouth width (px) the colour crop is shrunk to: enough pixels for medians
+# Where lips lie against their own cheeks (float Lab): never much lighter, and a chroma offset
+# either moderate or red (hue between magenta and orange-red; lipstick reads +20 degrees, 32
+# units). Per frame on 60 clips of real faces (the talking heads and photos in ../shared,
+# scikit-image's and matplotlib's, re-encoded, 240p, darkened, panned and zoomed): lightness at
+# most +9.0 (a blurred, upscaled photo of a flushed face; +1.6 otherwise), offsets outside that
+# hue at most 16.8 (the same photo; 13.6 otherwise). Pacifier shields drawn over them: white
+# +15 ... +49 lighter; blue, green, yellow and dark blue 21-76 units at hues outside it.
+LIPS_LIGHTER_MAX = 12.0
+LIPS_CHROMA_MAX = 22.0
+LIPS_HUE_DEG = (-75.0, 45.0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,7 @@ class MouthEvidence:
     skinlike: np.ndarray  # (T,) fraction of the mouth area (lips and opening) coloured like skin
     hand: np.ndarray  # (T,) fraction of the lips under a hand's silhouette
     inside: np.ndarray  # (T,) share of that hand's points inside the face outline
+    lightness: np.ndarray | None = None  # (T,) median lip L* minus skin L*; None: not measured
 
 
 def mouth_box(landmarks: np.ndarray) -> np.ndarray:
@@ -99,9 +113,10 @@ class LipColour(NamedTuple):
     lip_ab: np.ndarray  # (2,) median lip chroma (a*, b*) relative to the skin
     foreign: float  # fraction of lip pixels whose chroma is more than `FOREIGN_AB` from skin
     skinlike: float  # fraction of the mouth polygon coloured like the skin
+    lightness: float  # median lip L* minus skin L*
 
 
-NO_COLOUR = LipColour(float("nan"), np.full(2, np.nan), float("nan"), float("nan"))
+NO_COLOUR = LipColour(float("nan"), np.full(2, np.nan), float("nan"), float("nan"), float("nan"))
 
 
 def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
@@ -142,12 +157,32 @@ def lip_colour(frame: np.ndarray, landmarks: np.ndarray) -> LipColour:
     if lips.sum() < 4 or skin.sum() < 4:
         return NO_COLOUR
     skin_lab = np.median(lab[skin > 0], axis=0)
-    lip_ab = lab[lips > 0][:, 1:] - skin_lab[1:]
+    lip_lab = lab[lips > 0] - skin_lab
+    lip_ab = lip_lab[:, 1:]
     foreign = float(np.mean(np.hypot(lip_ab[:, 0], lip_ab[:, 1]) > FOREIGN_AB))
-    median_ab = np.median(lip_ab, axis=0)
+    median = np.median(lip_lab, axis=0)
     d = lab[mouth > 0] - skin_lab
     skinlike = float(np.mean((np.hypot(d[:, 1], d[:, 2]) < SKIN_AB) & (np.abs(d[:, 0]) < SKIN_L)))
-    return LipColour(float(median_ab[0]), median_ab, foreign, skinlike)
+    return LipColour(float(median[1]), median[1:], foreign, skinlike, float(median[0]))
+
+
+def _no_lips(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
+    """(P,) True on the present frames whose lips have no lip's colour against the cheeks:
+    lighter than them, or far from them in a hue lips never have (`LIPS_CHROMA_MAX`).
+
+    The other colour cues compare a frame with the clip's own clear lips, so a pacifier in the
+    whole clip became those "clear lips" and passed (light blue and white shields over the real
+    faces here: 0-10 % of frames flagged), and one redder than pale lips in half of it made
+    the bare half look covered. These frames are neither a reference nor clear. Unmeasured
+    (NaN) is not "no lips".
+    """
+    if evidence.lightness is None:
+        return np.zeros(int(present.sum()), bool)
+    lightness, (a, b) = evidence.lightness[present], evidence.lip_ab[present].T
+    hue = np.degrees(np.arctan2(b, a))
+    with np.errstate(invalid="ignore"):
+        return (lightness > LIPS_LIGHTER_MAX) | ((np.hypot(a, b) > LIPS_CHROMA_MAX) & (
+            (hue < LIPS_HUE_DEG[0]) | (hue > LIPS_HUE_DEG[1])))
 
 
 def lost_step(reference: float) -> float:
@@ -158,7 +193,8 @@ def lost_step(reference: float) -> float:
 def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     """Combines the cues into one (T,) score in [0, 1]; NaN where there is no face.
 
-    The clip's clear mouth is learned from its own frames without a hand near the lips: the lip
+    The clip's clear mouth is learned from its own frames without a hand near the lips and with
+    a lip's colour (`_no_lips`): the lip
     contrast reached by their reddest tenth, the skin-like share of the frames that reach most
     of it, and the lip chroma of the frames where nothing foreign shows.
     """
@@ -167,7 +203,8 @@ def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
         return score
     contrast, skinlike = evidence.contrast[present], evidence.skinlike[present]
     hand = np.nan_to_num(evidence.hand[present], nan=0.0)
-    calm = np.isfinite(contrast) & (hand < HAND_NEAR)
+    no_lips = _no_lips(evidence, present)
+    calm = np.isfinite(contrast) & (hand < HAND_NEAR) & ~no_lips
     if not calm.any():
         calm = np.isfinite(contrast)
     reference = float(np.percentile(contrast[calm], 90)) if calm.any() else 0.0
@@ -212,7 +249,8 @@ def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     # A hand on part of the lips whose median colour is no longer the lips': more than half of
     # the lips' pixels are something else (Hands' silhouette of an edge-on hand reads low).
     held = np.where(hand >= HAND_ON_LIPS, lost, 0.0)
-    combined = np.nanmax(np.vstack([covered, foreign_cue, hand_cue, held]), axis=0)
+    combined = np.nanmax(np.vstack([covered, foreign_cue, hand_cue, held,
+                                    no_lips.astype(float)]), axis=0)
     score[present] = np.nan_to_num(combined, nan=0.0)
     return score
 

@@ -171,4 +171,4 @@ def run(clips: Sequence[Clip], cfg: FacesSettings, root: DataRoot) -> list[Stage
 # Version 5: a still picture holds its lips still too (a talking head held still, compressed or
 # darkened, was partly `static_video`). Version 6: a mouth whose pixels stay the same is a still
 # picture however FaceMesh jitters on it (biden.jpg as a video passed as facial motion).
-STAGE = StageSpec("faces", "6", run, section="faces", machine="faces")
+STAGE = StageSpec("faces", "7", run, section="faces", machine="faces")

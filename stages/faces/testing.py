@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from demo.face import draw_occluder
 from manifests.facemesh import EYE_CORNERS, OUTER_LIPS
 from stages.faces.analysis import FaceMeasures, FaceModels, analyse_video
 from stages.faces.config import FacesConfig
@@ -216,6 +217,25 @@ def composite(frames: list[np.ndarray], photo: str, shared: Path,
         alpha = pasted_alpha(frame.shape[:2], hand, anchor, target, size * iod)
         truth.append(cover_of(alpha, lips_polygon(face)))
     return write_video(pasted, out), np.array(truth)
+
+
+# Pacifier shields (RGB), opaque: the common light blue and white plastics, and the other colours
+# they are sold in (orange is redder than pale lips; pink is as red as lips).
+SHIELDS = {"light_blue": (90, 170, 215), "white": (240, 240, 235), "orange": (240, 150, 60),
+           "pink": (230, 160, 170), "green": (120, 200, 120), "yellow": (240, 220, 90),
+           "dark_blue": (30, 50, 120)}
+
+
+def with_pacifier(frames: list[np.ndarray], shield: str, start: int = 0) -> list[np.ndarray]:
+    """`frames` (RGB) with the demo's pacifier over the mouth from frame `start` on, in one of
+    `SHIELDS`' colours, placed on FaceMesh's lips."""
+    out = []
+    for i, (frame, face) in enumerate(zip(frames, _mesh(frames), strict=True)):
+        frame = frame.copy()
+        if i >= start and face is not None:
+            draw_occluder(frame, face, "pacifier", shield=SHIELDS[shield])
+        out.append(frame)
+    return out
 
 
 def _analyse_many(paths: list[Path]) -> list[FaceMeasures]:

@@ -139,7 +139,7 @@ def test_a_miss_while_the_lips_look_covered_gets_a_second_wider_look(tmp_path: P
             acc.rows["contrast"] = [12.0] * 100  # red lips so far
             measured: Future[_Measured] = Future()
             measured.set_result(_Measured(1.0, 60.0, 1.0, 0.0, 0.0, 0.0, LipColour(
-                contrast, np.zeros(2), 0.0, 0.1), 0.0, 0.0))
+                contrast, np.zeros(2), 0.0, 0.1, -10.0), 0.0, 0.0))
             frame = Frame(100, 100 / 30, np.full((8, 8, 3), 100, np.uint8))
             acc._complete(models, frame, face, measured)  # type: ignore[arg-type]
             (cover,) = acc.hand_runs.values()  # the one run, on this frame's row

@@ -86,3 +86,21 @@ def test_pale_lips_closing_are_not_a_cover() -> None:
         foreign=np.zeros(FRAMES), skinlike=np.where(closed, 0.92, 0.7),
         hand=np.zeros(FRAMES), inside=np.zeros(FRAMES))
     assert occlusion_score(evidence, np.ones(FRAMES, bool)).max() < 0.5
+
+
+def test_lips_with_no_lip_colour_are_covered_but_lipstick_and_flushed_cheeks_are_not() -> None:
+    """Measured medians against the cheeks (L*, a*, b*): a white shield (+28, -17, -23) and a
+    light blue one (+4, -27, -51) in every frame of a real face; red lipstick on a real photo
+    (-29, +30, +11) and an upscaled photo of a flushed face (+9, -15, -8) are lips."""
+    def score(lab: tuple[float, float, float]) -> np.ndarray:
+        light, a, b = lab
+        evidence = MouthEvidence(
+            contrast=np.full(FRAMES, a), lip_ab=np.tile([[a, b]], (FRAMES, 1)),
+            foreign=np.full(FRAMES, 0.9), skinlike=np.zeros(FRAMES), hand=np.zeros(FRAMES),
+            inside=np.zeros(FRAMES), lightness=np.full(FRAMES, light))
+        return occlusion_score(evidence, np.ones(FRAMES, bool))
+
+    for shield in ((28.0, -17.0, -23.0), (4.0, -27.0, -51.0)):
+        assert score(shield).min() > 0.5
+    for lips in ((-29.0, 30.0, 11.0), (9.0, -15.0, -8.0)):
+        assert score(lips).max() < 0.5
