@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from manifests.outcomes import ReasonCode
+from stages.audio import tagger
 from stages.audio.config import AudioConfig
 from stages.audio.scores import gate
 from stages.audio.stage import clean_clip
@@ -44,6 +46,19 @@ def test_real_speech_is_tagged_as_speech_and_real_cries_and_laughter_are_not(
     assert reader.mean() > 0.8
     for name in ("1-22694-A", "3-151081-A", "laugh_1.m4a_0"):
         assert tag_frames(_real(shared, name), SR, n_frames=500).speech.mean() < 0.2, name
+
+
+def test_babbling_heard_is_not_speaking_even_where_speech_outscores_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """AudioSet's Babbling is a child of Speech: on an infant babbling, YAMNet's "Speech" may win,
+    and `infant_speaking_ratio` would reject the label Cradle selects. Babbling heard vetoes."""
+    scores = np.zeros((4, tagger.CLASSES))
+    scores[:, tagger.SPEECH_CLASSES[0]] = 0.9
+    scores[:, tagger.BABBLING_CLASS] = [0.0, 0.1, tagger.BABBLING_HEARD, 0.6]
+    monkeypatch.setattr(tagger, "tag_scores", lambda x, sr: scores)
+    speech = tag_frames(np.zeros(4 * SR), SR, n_frames=400).speech
+    per_patch = speech[[48, 144, 240, 336]]  # the frames at each patch's centre
+    assert per_patch.tolist() == [True, True, False, False]
 
 
 def test_sung_pop_is_music_in_every_5_s_clip(shared: Path) -> None:
