@@ -11,9 +11,9 @@ combined, each scaled to 0 (clear) ... 1 (covered), and the strongest one wins:
   though Hands' silhouette of the hand, seen edge-on, reads less;
 - foreign colour: the fraction of the lip area whose colour is far from both the face's skin and
   the clip's own clear lips (pacifiers, bottles, toys);
-- no lip colour at all: lips lighter than the cheeks, or far bluer, yellower or greener than lips
-  ever are, against the face's own cheeks (a pacifier or bottle, in part of the clip or all of
-  it, when the clip has no clear lips to compare with). Such frames never calibrate the others;
+- no lip colour: lips much lighter than the face's own cheeks, or far from them at a hue lips
+  never have (a pacifier or bottle; this cue needs no clear lips to compare with, so it also
+  sees one that is in every frame). Such frames never calibrate the other cues;
 - skin over the lips: the lips lose their redness against the clip's own clear mouth AND the
   mouth area turns skin-coloured, against the same clear frames. Either half alone is common
   without any cover (a smile's thin lips and teeth flatten the redness; pale lips look like
@@ -172,7 +172,7 @@ def _no_lips(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
 
     The other colour cues compare a frame with the clip's own clear lips, so a pacifier in the
     whole clip became those "clear lips" and passed (light blue and white shields over the real
-    faces here: 0-10 % of frames flagged), and one redder than pale lips in half of it made
+    faces here: 0-23 % of frames flagged), and one redder than pale lips in half of it made
     the bare half look covered. These frames are neither a reference nor clear. Unmeasured
     (NaN) is not "no lips".
     """
@@ -194,9 +194,9 @@ def occlusion_score(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     """Combines the cues into one (T,) score in [0, 1]; NaN where there is no face.
 
     The clip's clear mouth is learned from its own frames without a hand near the lips and with
-    a lip's colour (`_no_lips`): the lip
-    contrast reached by their reddest tenth, the skin-like share of the frames that reach most
-    of it, and the lip chroma of the frames where nothing foreign shows.
+    a lip's colour (`_no_lips`): the lip contrast reached by their reddest tenth, the skin-like
+    share of the frames that reach most of it, and the lip chroma of the frames where nothing
+    foreign shows.
     """
     score = np.full(len(present), np.nan)
     if not present.any():

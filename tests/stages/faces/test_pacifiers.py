@@ -1,9 +1,9 @@
 """Pacifiers over real faces: in the whole clip, and in half of it (issue #14 regressions).
 
-Every colour cue but one compares a frame's lips with the clip's own clear lips. With a pacifier
-in every frame those "clear lips" were the pacifier, and the clip passed (light blue and white
-shields over the real faces here: 0-10 % of frames flagged); an orange shield, redder than the
-pale lips of a real talking head, made her bare frames look covered instead.
+Every colour cue but the new one compared a frame's lips with the clip's own clear lips. With a
+pacifier in every frame those "clear lips" were the pacifier, and the clip passed (light blue and
+white shields over the real faces here: 0-23 % of frames flagged); an orange shield, redder than
+the pale lips of a real talking head, made his bare frames look covered instead.
 """
 
 from __future__ import annotations
