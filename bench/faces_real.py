@@ -49,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shared", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared")
     args = parser.parse_args(argv)
+    bases = _bases(args.shared)
     with tempfile.TemporaryDirectory() as tmp:
         truths, paths = {}, []
-        for base, frames in _bases(args.shared).items():
+        for base, frames in bases.items():
             for photo in composites.HAND_PHOTOS:
                 path, truth = composites.composite(frames, photo, args.shared,
                                                    Path(tmp) / f"{base}-{photo[:-4]}.mp4")
@@ -70,16 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     p, r = composites.precision_recall(np.concatenate(predicted), np.concatenate(actual))
     print(f"all: precision {p:.3f} recall {r:.3f} (the tests' own composites: goal recall "
           f">= 0.9, precision >= 0.95)")
-    report_pacifiers(args.shared)
+    report_pacifiers(bases)
 
 
 PACIFIER_FRAMES = 90
 
 
-def report_pacifiers(shared: Path) -> None:
+def report_pacifiers(bases: dict[str, list[np.ndarray]]) -> None:
     """Pacifiers in the whole clip and in its second half, per colour and face."""
     half = PACIFIER_FRAMES // 2
-    bases = _bases(shared)
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for base, frames in bases.items():

@@ -95,7 +95,7 @@ class MouthEvidence:
     skinlike: np.ndarray  # (T,) fraction of the mouth area (lips and opening) coloured like skin
     hand: np.ndarray  # (T,) fraction of the lips under a hand's silhouette
     inside: np.ndarray  # (T,) share of that hand's points inside the face outline
-    lightness: np.ndarray | None = None  # (T,) median lip L* minus skin L*; None: not measured
+    lightness: np.ndarray  # (T,) median lip L* minus skin L*
 
 
 def mouth_box(landmarks: np.ndarray) -> np.ndarray:
@@ -176,8 +176,6 @@ def _no_lips(evidence: MouthEvidence, present: np.ndarray) -> np.ndarray:
     the bare half look covered. These frames are neither a reference nor clear. Unmeasured
     (NaN) is not "no lips".
     """
-    if evidence.lightness is None:
-        return np.zeros(int(present.sum()), bool)
     lightness, (a, b) = evidence.lightness[present], evidence.lip_ab[present].T
     hue = np.degrees(np.arctan2(b, a))
     with np.errstate(invalid="ignore"):

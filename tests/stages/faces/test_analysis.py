@@ -44,7 +44,7 @@ def _measures(frames: int, detections: dict[int, np.ndarray]) -> FaceMeasures:
         fps=30.0, width=640, height=480, landmarks=np.zeros((frames, 0, 3), np.float32),
         time_s=np.arange(frames) / 30.0, present=np.ones(frames, bool), coverage=nan,
         face_px=nan, edge_gap=nan, yaw_deg=nan, pitch_deg=nan, roll_deg=nan,
-        mouth=MouthEvidence(nan, np.full((frames, 2), np.nan), nan, nan, nan, nan),
+        mouth=MouthEvidence(nan, np.full((frames, 2), np.nan), nan, nan, nan, nan, nan),
         upper_hand=nan, change=nan, mouth_change=nan, detections=detections)
 
 

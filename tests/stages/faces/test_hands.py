@@ -93,11 +93,12 @@ def test_hand_inside_the_face_is_the_face_unless_the_lips_look_covered() -> None
         contrast=np.full(frames, 10.0), lip_ab=np.full((frames, 2), 10.0),
         foreign=np.zeros(frames), skinlike=np.full(frames, 0.1),
         hand=np.r_[np.zeros(20), np.full(20, cover.mouth)],
-        inside=np.r_[np.zeros(20), np.full(20, cover.inside)])
+        inside=np.r_[np.zeros(20), np.full(20, cover.inside)], lightness=np.full(frames, -10.0))
     present = np.ones(frames, bool)
     assert occlusion_score(evidence, present).max() < 0.5  # the lips stay red: the face itself
     faded = MouthEvidence(evidence.contrast.copy(), evidence.lip_ab, evidence.foreign,
-                          evidence.skinlike.copy(), evidence.hand, evidence.inside)
+                          evidence.skinlike.copy(), evidence.hand, evidence.inside,
+                          evidence.lightness)
     faded.contrast[20:], faded.skinlike[20:] = 0.0, 0.9  # skin over the lips: a real cover
     assert occlusion_score(faded, present)[20:].min() > 0.5
 

@@ -14,7 +14,8 @@ def _evidence(contrast: np.ndarray, lip_ab: np.ndarray, foreign: np.ndarray,
               hand: np.ndarray, inside: float = 0.3) -> MouthEvidence:
     return MouthEvidence(contrast=contrast, lip_ab=lip_ab, foreign=foreign,
                          skinlike=np.full(FRAMES, 0.02), hand=hand,
-                         inside=np.where(hand > 0, inside, 0.0))
+                         inside=np.where(hand > 0, inside, 0.0),
+                         lightness=np.full(FRAMES, -10.0))
 
 
 def test_lips_far_from_the_skin_stay_clear_after_a_hand_covered_them() -> None:
@@ -84,7 +85,7 @@ def test_pale_lips_closing_are_not_a_cover() -> None:
     evidence = MouthEvidence(
         contrast=np.where(closed, 0.5, 2.5), lip_ab=np.tile([[2.0, 1.0]], (FRAMES, 1)),
         foreign=np.zeros(FRAMES), skinlike=np.where(closed, 0.92, 0.7),
-        hand=np.zeros(FRAMES), inside=np.zeros(FRAMES))
+        hand=np.zeros(FRAMES), inside=np.zeros(FRAMES), lightness=np.full(FRAMES, -10.0))
     assert occlusion_score(evidence, np.ones(FRAMES, bool)).max() < 0.5
 
 

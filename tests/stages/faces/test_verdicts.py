@@ -41,7 +41,7 @@ def synthetic(frames: int, yaw: np.ndarray | None = None, hand: np.ndarray | Non
                             lip_ab=np.tile(full(10.0)[:, None], (1, 2)), foreign=full(0.0),
                             skinlike=full(0.1),
                             hand=full(0.0) if hand is None else hand.astype(np.float32),
-                            inside=full(0.3)),
+                            inside=full(0.3), lightness=full(-10.0)),
         upper_hand=full(0.0), change=np.full(frames, 2.0, np.float32),
         mouth_change=full(2.0),
         detections=detections if detections is not None else {i: box for i in range(0, frames, 5)})
