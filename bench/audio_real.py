@@ -8,7 +8,8 @@ and 5 s clips, each judged alone; real speech in a child's voice, rejected as ad
 cries split into those someone listened to and raw phone uploads), the SI-SDR improvement of
 real infant sources mixed with real speech and music at 0, 5 and 10 dB (accepted mixtures; all
 mixtures beside it as the baseline of doing nothing is 0 dB), the SI-SDR of clean infant sources
-passed through alone, and the real-time factor per core on the real recordings. The synthetic
+passed through alone, how far a real adult voice just before a real infant source is taken down,
+and the real-time factor per core on the real recordings. The synthetic
 bench (`bench.audio`) stays beside it.
 Run: `.venv/bin/python -m bench.audio_real [--shared ../shared]`.
 """
@@ -38,6 +39,8 @@ from stages.audio.testing import (
     real_files,
     real_speech,
     si_sdr,
+    speech_before,
+    speech_left_db,
     windows,
 )
 from stages.audio.wav import decode_audio
@@ -170,6 +173,24 @@ def report_mixtures(files: list[RealFile], cfg: AudioConfig) -> None:
     print("  rejected: " + ", ".join(f"{r} {reasons.count(r)}" for r in sorted(set(reasons))))
 
 
+def report_speech_before(shared: Path, files: list[RealFile], cfg: AudioConfig) -> None:
+    """0.8 s of a real adult voice, then a real infant source, at one level: how far the
+    cleaning takes the voice down against the infant, where the stage accepts the clip."""
+    voices = [v for n, v in real_speech(shared).items() if n != "conversation"]
+    rows = []
+    for infant in mixture_sources(files):
+        for voice in voices:
+            clip, words = speech_before(load_real(infant.path), voice)
+            got, clean, metrics = verdict(clip, cfg)
+            rows.append((got, metrics["adult_speech_ratio"], speech_left_db(clean, clip, words)))
+    accepted = [r for r in rows if r[0] == "ok"]
+    heard = [r[2] for r in accepted if r[1] >= 0.03]
+    print(f"real speech 0.8 s before real infant sources ({len(rows)}): accepted "
+          f"{len(accepted)}; the speech against the infant after cleaning: median "
+          f"{np.median([r[2] for r in accepted]):+.1f} dB; where detected ({len(heard)}): "
+          f"median {np.median(heard):+.1f} dB, worst {max(heard):+.1f} dB")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path,
@@ -184,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     report_windows(files, cfg)
     report_pass_through(files, cfg)
     report_mixtures(files, cfg)
+    report_speech_before(args.shared, files, cfg)
     print(f"speed: weight-free path {1 / cpu_per_s:.1f}x real time per core (models loaded) on "
           f"{len(files)} real recordings")
 

@@ -46,6 +46,7 @@ PHONATION_BRIDGE_S = 0.05  # voicing drop-outs shorter than this are the tracker
 # agrees): Silero gives some real cries' frames 0.5-0.7 (8c920fd0: 38 % of them over 0.5, 1-5 %
 # over 0.7), high-pitched real speech mostly 0.9 and more.
 SPEAKING_PROB = 0.7
+PITCHED_EDGE = 5  # frames (50 ms) around infant-range pitch that heard speech keeps clear of
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class FrameActivity:
     # Infant frames the speech detector and YAMNet both hear as speech; None without both.
     speaking: np.ndarray | None = None
     maybe_infant: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    # Adult frames YAMNet hears as speech too, away from infant-range pitch (None without it).
+    heard_adult: np.ndarray | None = None
     detectors: tuple[str, ...] = ()
     descriptors: dict[str, float | None] = field(default_factory=dict)
 
@@ -176,6 +179,11 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     maybe = high.voiced & (high.f0 >= cfg.infant_f0_hz[0]) & (high.f0 <= cfg.infant_f0_hz[1])
     maybe_infant = ndimage.binary_dilation(maybe, np.ones(2 * round(REGION_EDGE_S
                                                                     * FRAME_RATE) + 1))
+    # Speech that Silero and YAMNet both hear, where no infant-range pitch (other than an adult
+    # voice's octave) is within 50 ms: the cleaning takes it out even near the infant's bouts. A
+    # real laugh's flat "heh" that both call speech is pitched at 290 Hz, and stays.
+    pitched = ndimage.binary_dilation(maybe & ~adult_pitched, np.ones(2 * PITCHED_EDGE + 1))
+    heard_adult = None if tags is None else _smooth(adult, 0.05) & tags.speech[:n] & ~pitched
     several = np.zeros(n, bool) if overlap is None else active & (overlap[:n] > 0.5)
     descriptors = {**voices.descriptors, "music_stationary_bins": evidence.stationary_bins}
     return FrameActivity(level_db=raw, pitch=pitch, infant_f0=infant_f0,
@@ -184,7 +192,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
                          overlap=several, infant_region=region,
                          other_voice=voices.other & ~music, tagged_music=tagged,
                          speaking=speaking,
-                         maybe_infant=maybe_infant,
+                         maybe_infant=maybe_infant, heard_adult=heard_adult,
                          detectors=tuple(detectors),
                          descriptors=descriptors)
 

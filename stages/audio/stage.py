@@ -173,4 +173,4 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
 # speech (`infant_speaking_ratio`). Version 9: Silero hears the whole clip (its sequence export),
 # and speech in more than 30 % of the infant's pauses is adult speech under the infant too; music
 # tagged under the clip but never heard alone is `music`. Version 8 notched mains hum out first.
-STAGE = StageSpec("audio", "11", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "12", run, section="audio", machine="audio")

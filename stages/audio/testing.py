@@ -135,6 +135,26 @@ def mix_at_snr(infant: np.ndarray, interferer: np.ndarray, snr_db: float,
     return mix * scale, reference * scale
 
 
+def speech_before(infant: np.ndarray, speech: np.ndarray,
+                  seconds: float = 0.8) -> tuple[np.ndarray, int]:
+    """`seconds` of `speech` (from its second second on) at the infant's active level, then the
+    infant source: a parent's words before a cry, as in home videos. Returns (clip, samples of
+    speech)."""
+    infant = infant * 0.1 / active_rms(infant)
+    words = speech[SR: SR + int(seconds * SR)]
+    clip = np.concatenate([words * 0.1 / active_rms(words), infant])
+    return clip * min(1.0, 0.9 / max(float(np.abs(clip).max()), 1e-9)), len(words)
+
+
+def speech_left_db(clean: np.ndarray, clip: np.ndarray, words: int) -> float:
+    """How far the cleaning took the speech down, against what it did to the infant after it
+    (dB; the stage also normalises loudness, which moves both)."""
+    def change(a: slice) -> float:
+        return 10 * np.log10(max(float(np.sum(clean[a] ** 2)), 1e-20)
+                             / max(float(np.sum(clip[a] ** 2)), 1e-20))
+    return change(slice(0, words)) - change(slice(words, None))
+
+
 def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
     """Scale-invariant SDR (Le Roux et al., 2019) in dB."""
     n = min(len(estimate), len(reference))
