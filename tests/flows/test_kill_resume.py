@@ -4,10 +4,11 @@ an uninterrupted run's.
 A few-clip subset of the demo (two that reach the shards, one rejected by audio, one by faces) runs
 as `cradle run --demo` in its own process group, one clip per batch so that every stage writes
 often. Each attempt is killed (the whole group, as the OOM killer or a lost machine would) a random
-fraction of a second after the ledger records one to three new results, so the kills land inside
-every stage and between them; the next attempt resumes. After the last, clean, re-run the shards'
-sha256s and every clip's verdicts equal those of an uninterrupted run, and nothing is left behind:
-no temporary file, work folder or `running` row.
+fraction of a second after the ledger reaches a result count drawn at random from the
+uninterrupted run's, so the kills land inside every stage and between them; the next attempt
+resumes. After the last, clean, re-run the shards' sha256s and every clip's verdicts equal those
+of an uninterrupted run, and nothing is left behind: no temporary file, work folder or `running`
+row.
 
 The uninterrupted run is another process with its own demo server: it is also the regression
 test for samples that embedded their stages' wall-clock `seconds` and the demo server's URL with
@@ -34,12 +35,12 @@ from manifests.ledger import Ledger
 from manifests.outcomes import PIPELINE_STAGES
 
 SUBSET = ("clean_cry", "clean_laugh", "music", "no_face")
-# The fewest SIGKILLs. A chain's attempts are killed until one completes on its own, each after
-# one to three new results, so the kills spread over every stage and between them (9 in one
-# chain, after results 4 to 19 of 19). A kill after every result cost CI more attempts (~15 s
-# each) in a run over the ~25 min it may take.
-KILLS = 5
-RESULTS_PER_KILL = (1, 3)
+# Kills at result counts drawn from the uninterrupted run's, so they spread over every stage and
+# between them; results come in bursts that pass several counts at once, so fewer attempts are
+# killed. Each attempt costs CI ~15-20 s: killing after every new result until an attempt
+# happened to finish took 131-202 s of a 26-28 min CI run (over the ~25 min it may take).
+KILL_POINTS = 10
+MIN_KILLS = 4
 ATTEMPT_TIMEOUT_S = 240.0  # one attempt, generous for 2 busy cores
 
 
@@ -94,26 +95,29 @@ def _uninterrupted(home: Path, prefect_api: str) -> None:
     assert _start(home, prefect_api).wait(timeout=ATTEMPT_TIMEOUT_S) == 0, _log_tail(home)
 
 
-def _killed_until_done(home: Path, prefect_api: str, rng: random.Random) -> list[int]:
-    """Attempts killed after new ledger results, until one completes; returns the number of
-    results recorded at each kill."""
+def _killed_until_done(home: Path, prefect_api: str, kill_at: list[int],
+                       rng: random.Random) -> list[int]:
+    """Attempts, each killed a random fraction of a second after the ledger reaches the next
+    count of `kill_at` it has not passed; the last runs to the end. Returns the result counts
+    at the kills."""
     kills: list[int] = []
-    for _ in range(3 * KILLS):
-        target = _results_recorded(home) + rng.randint(*RESULTS_PER_KILL)
+    while True:
+        recorded = _results_recorded(home)
+        targets = [t for t in kill_at if t > recorded]
         attempt = _start(home, prefect_api)
-        deadline = time.monotonic() + ATTEMPT_TIMEOUT_S
-        while attempt.poll() is None and _results_recorded(home) < target:
-            assert time.monotonic() < deadline, f"an attempt made no progress: {_log_tail(home)}"
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.0))
-        if attempt.poll() is None:
-            os.killpg(attempt.pid, signal.SIGKILL)
-            attempt.wait()
-            kills.append(_results_recorded(home))
-            continue
-        assert attempt.wait() == 0, _log_tail(home)
+        if targets:
+            deadline = time.monotonic() + ATTEMPT_TIMEOUT_S
+            while attempt.poll() is None and _results_recorded(home) < targets[0]:
+                assert time.monotonic() < deadline, _log_tail(home)
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.0))
+            if attempt.poll() is None:
+                os.killpg(attempt.pid, signal.SIGKILL)
+                attempt.wait()
+                kills.append(_results_recorded(home))
+                continue
+        assert attempt.wait(timeout=ATTEMPT_TIMEOUT_S) == 0, _log_tail(home)
         return kills
-    raise AssertionError("the run never completed")
 
 
 def _shards(home: Path) -> list[tuple[str, str]]:
@@ -153,19 +157,15 @@ def reference(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path,
 def test_a_run_killed_at_random_points_resumes_to_an_uninterrupted_runs_bytes(
         tmp_path: Path, demo_corpus: Path, prefect_api: str, reference: Path) -> None:
     rng = random.Random(20261202)
-    kills: list[int] = []
-    chains = []
-    while len(kills) < KILLS:  # a chain of killed attempts per fresh data root, until enough
-        home = _home(tmp_path, f"killed-{len(chains)}", demo_corpus)
-        kills += _killed_until_done(home, prefect_api, rng)
-        chains.append(home)
-    for home in chains:
-        assert _shards(home) == _shards(reference)
-        assert _verdicts(home) == _verdicts(reference)
-        assert _leftovers(home) == []
-    assert len(_shards(reference)) >= 1
-    print(f"\n{len(kills)} SIGKILLs in {len(chains)} chain(s), after results {kills} of "
-          f"{_results_recorded(reference)}; every re-run completed")
+    total = _results_recorded(reference)
+    home = _home(tmp_path, "killed", demo_corpus)
+    points = sorted(rng.sample(range(1, total), KILL_POINTS))
+    kills = _killed_until_done(home, prefect_api, points, rng)
+    assert _shards(home) == _shards(reference)
+    assert _verdicts(home) == _verdicts(reference)
+    assert _leftovers(home) == []
+    assert len(_shards(reference)) >= 1 and len(kills) >= MIN_KILLS
+    print(f"\n{len(kills)} SIGKILLs, after results {kills} of {total}; the re-run completed")
 
 
 @pytest.mark.slow
