@@ -138,8 +138,8 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         pitch.voiced, adult_pitched, above)
     detectors = ["pitch", "voices", "music"]
     # The spectral verdict and music first: the speech detector is then asked only about active
-    # frames outside the bouts and the music, and about the flat runs (the only infant frames
-    # it can overturn): elsewhere its answer is not used.
+    # voiced stretches outside the music, and about the flat runs (the only infant frames it can
+    # overturn): elsewhere its answer is not used.
     voices = judge_voices(spec, infant_pitched, high.f0)
     heard_f0 = np.where(voices.infant & high.voiced, high.f0, 0.0)
     evidence: MusicEvidence = detect_music(spec, active, heard_f0, cfg)
@@ -152,11 +152,12 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     if speech is None and cfg.speech_detector == "silero":
         from stages.audio.speech import silero_speech
 
-        bouts = infant_region(voices.infant, active)
-        # Speech is voiced: stretches with no voicing within 0.3 s are not asked about either.
+        # Speech is voiced: stretches with no voicing within 0.3 s are not asked about. The
+        # infant's bouts are asked too (the model hears the clip anyway): the speech check may
+        # shrink them, and a man's words that a stray octave frame had joined to the next cry's
+        # bout went unheard there (like the pyannote path, which answers every frame).
         voicing = ndimage.binary_dilation(pitch.voiced, np.ones(2 * round(0.3 * FRAME_RATE) + 1))
-        # The infant's own frames too, for `speaking` (the model hears the clip anyway).
-        asked = (active & ~bouts & ~music & voicing) | voices.flat | voices.infant
+        asked = (active & ~music & voicing) | voices.flat | voices.infant
         speech = silero_speech(x, sr, n, where=asked)
         detectors.append("silero_vad")
     elif speech is not None:
@@ -179,10 +180,11 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     maybe = high.voiced & (high.f0 >= cfg.infant_f0_hz[0]) & (high.f0 <= cfg.infant_f0_hz[1])
     maybe_infant = ndimage.binary_dilation(maybe, np.ones(2 * round(REGION_EDGE_S
                                                                     * FRAME_RATE) + 1))
-    # Speech that Silero and YAMNet both hear, where no infant-range pitch (other than an adult
-    # voice's octave) is within 50 ms: the cleaning takes it out even near the infant's bouts. A
-    # real laugh's flat "heh" that both call speech is pitched at 290 Hz, and stays.
-    pitched = ndimage.binary_dilation(maybe & ~adult_pitched, np.ones(2 * PITCHED_EDGE + 1))
+    # Speech that Silero and YAMNet both hear, where the full-range track finds no infant-range
+    # pitch within 50 ms, is taken out even near the infant's bouts. A real laugh's flat "heh"
+    # that both call speech is pitched at 290 Hz, and stays; the infant-range track's looser
+    # periodicity (`maybe`) also lies in a man's breathy syllables, which go.
+    pitched = ndimage.binary_dilation(above, np.ones(2 * PITCHED_EDGE + 1))
     heard_adult = None if tags is None else _smooth(adult, 0.05) & tags.speech[:n] & ~pitched
     several = np.zeros(n, bool) if overlap is None else active & (overlap[:n] > 0.5)
     descriptors = {**voices.descriptors, "music_stationary_bins": evidence.stationary_bins}

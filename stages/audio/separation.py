@@ -71,7 +71,7 @@ def suppress_interferers(spec: Spectrum, activity: FrameActivity,
     # Speech both detectors hear (`heard_adult`) goes too, however near the infant: `alone`
     # kept most of it (the infant-range periodicity an adult voice has, or its level): real
     # words 0.8 s before a real cry, where detected, came out 0.8 dB down against the cry
-    # (median; now 4.1 dB, bench.audio_real).
+    # (median; now 7.5 dB, bench.audio_real).
     # It is not `alone`: the interferer's spectrum and the gate's predicted removal are still
     # measured only where no infant can be.
     heard = np.zeros(n, bool) if activity.heard_adult is None else activity.heard_adult[:n]

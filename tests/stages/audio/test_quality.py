@@ -300,13 +300,17 @@ def test_a_reader_under_a_real_cry_is_adult_speech(shared: Path, cry_name: str, 
     cleaner. Her voice is never alone long enough to measure, and it showed on 15-18 % of the
     ESC-50 cry 2-107351-A's clip (under `max_adult_speech_ratio`) but on 60-83 % of its pauses.
     Under the phone-recorded cry 643D64AD, Silero, run afresh on each stretch of the pauses,
-    heard her on only 13-35 % of them; hearing the whole clip, on more than the 30 % limit."""
+    heard her on only 13-35 % of them; hearing the whole clip, on more than the 30 % limit.
+    Asked inside the cry's bouts too (stage version 12), it hears her on more than the 20 % of
+    the clip `max_adult_speech_ratio` allows there."""
     files = real_files(shared)
     cry = next(f for f in files if f.name.startswith(cry_name))
     reader = next(f for f in files if f.name == "librispeech_198-209-0000")
     mix, _ = mix_at_snr(load_real(cry.path), load_real(reader.path), snr, offset_s=offset_s)
     _, _, metrics = clean_clip(mix, AudioConfig())
-    assert gate(metrics, AudioConfig()) == (ReasonCode.ADULT_SPEECH, "adult_speech_pause_ratio")
+    reason, score = gate(metrics, AudioConfig()) or (None, None)
+    assert reason == ReasonCode.ADULT_SPEECH, metrics
+    assert score in ("adult_speech_ratio", "adult_speech_pause_ratio")
 
 
 @pytest.mark.parametrize("snr", [5.0, 10.0])
