@@ -175,6 +175,7 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
         adult = active & adult_pitched & ~music & ~region
     else:
         adult = articulated(active & (speech[:n] > 0.5) & ~region & ~music, pitch)
+    adult = _smooth(adult, 0.05)
     # Any periodicity in the infant's range, before the checks above: the cleaning never
     # attenuates a frame that might hold the infant (a wrong cut costs far more than it gains).
     maybe = high.voiced & (high.f0 >= cfg.infant_f0_hz[0]) & (high.f0 <= cfg.infant_f0_hz[1])
@@ -185,12 +186,12 @@ def frame_activity(x: np.ndarray, sr: int, raw_level_db: np.ndarray, cfg: AudioC
     # that both call speech is pitched at 290 Hz, and stays; the infant-range track's looser
     # periodicity (`maybe`) also lies in a man's breathy syllables, which go.
     pitched = ndimage.binary_dilation(above, np.ones(2 * PITCHED_EDGE + 1))
-    heard_adult = None if tags is None else _smooth(adult, 0.05) & tags.speech[:n] & ~pitched
+    heard_adult = None if tags is None else adult & tags.speech[:n] & ~pitched
     several = np.zeros(n, bool) if overlap is None else active & (overlap[:n] > 0.5)
     descriptors = {**voices.descriptors, "music_stationary_bins": evidence.stationary_bins}
     return FrameActivity(level_db=raw, pitch=pitch, infant_f0=infant_f0,
                          steady=evidence.steady[:n], silent=silent, active=active,
-                         infant=infant, adult=_smooth(adult, 0.05), music=music,
+                         infant=infant, adult=adult, music=music,
                          overlap=several, infant_region=region,
                          other_voice=voices.other & ~music, tagged_music=tagged,
                          speaking=speaking,

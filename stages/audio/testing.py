@@ -128,11 +128,20 @@ def mix_at_snr(infant: np.ndarray, interferer: np.ndarray, snr_db: float,
     RMS); returns (mixture, the scaled infant reference)."""
     start = int(offset_s * SR) % max(1, len(interferer) - len(infant))
     part = np.resize(interferer[start:], len(infant))  # loops a short interferer
-    reference = infant * 0.1 / active_rms(infant)
-    mix = reference + part * 0.1 * 10 ** (-snr_db / 20) / active_rms(part)
-    peak = max(float(np.abs(mix).max()), 1e-9)
-    scale = min(1.0, 0.9 / peak)
+    reference = _at_level(infant)
+    mix = reference + _at_level(part) * 10 ** (-snr_db / 20)
+    scale = _headroom(mix)
     return mix * scale, reference * scale
+
+
+def _at_level(x: np.ndarray) -> np.ndarray:
+    """`x` scaled to an active RMS of 0.1."""
+    return x * 0.1 / active_rms(x)
+
+
+def _headroom(x: np.ndarray) -> float:
+    """The gain (at most 1) that keeps `x`'s peak at 0.9."""
+    return min(1.0, 0.9 / max(float(np.abs(x).max()), 1e-9))
 
 
 def speech_before(infant: np.ndarray, speech: np.ndarray,
@@ -140,10 +149,9 @@ def speech_before(infant: np.ndarray, speech: np.ndarray,
     """`seconds` of `speech` (from its second second on) at the infant's active level, then the
     infant source: a parent's words before a cry, as in home videos. Returns (clip, samples of
     speech)."""
-    infant = infant * 0.1 / active_rms(infant)
     words = speech[SR: SR + int(seconds * SR)]
-    clip = np.concatenate([words * 0.1 / active_rms(words), infant])
-    return clip * min(1.0, 0.9 / max(float(np.abs(clip).max()), 1e-9)), len(words)
+    clip = np.concatenate([_at_level(words), _at_level(infant)])
+    return clip * _headroom(clip), len(words)
 
 
 def speech_left_db(clean: np.ndarray, clip: np.ndarray, words: int) -> float:
