@@ -169,10 +169,11 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-# Version 12: speech Silero and YAMNet both hear beside the infant's bouts is attenuated, and
+# Version 13: YAMNet hears speech only above its int8 output's 0.5 step (a re-encoded laugh sat on
+# it). Version 12: speech Silero and YAMNet both hear beside the infant's bouts is attenuated, and
 # Silero is asked inside the bouts too. Version 11: babbling YAMNet hears is never speaking.
 # Version 10: a voice in the infant's range that Silero and YAMNet both hear as speech is adult
 # speech (`infant_speaking_ratio`). Version 9: Silero hears the whole clip (its sequence export),
 # and speech in more than 30 % of the infant's pauses is adult speech under the infant too; music
 # tagged under the clip but never heard alone is `music`. Version 8 notched mains hum out first.
-STAGE = StageSpec("audio", "12", run, section="audio", machine="audio")
+STAGE = StageSpec("audio", "13", run, section="audio", machine="audio")

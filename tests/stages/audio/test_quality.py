@@ -61,19 +61,23 @@ BURPING_CRY = CLEANED / "burping/79FF400A-97E2-4701-987D-C7C850D5523C-1430089648
 HUNGRY_CRY = CLEANED / "hungry/815af07e-4c31-4032-8bd1-dab6e60c879e-1433156423585-1.7-m-04-hu.wav"
 
 
-@pytest.mark.parametrize(("name", "bitrate", "suffix"),
-                         [(BURPING_CRY, "48k", ".m4a"), (HUNGRY_CRY, "32k", ".mp3")])
-def test_a_real_cry_through_a_lossy_codec_is_still_accepted(shared: Path, tmp_path: Path,
-                                                           name: Path, bitrate: str,
-                                                           suffix: str) -> None:
-    """Web audio is AAC or MP3: after the codec, the 5-6 % of these clean cries heard as speech
-    was alone long enough to measure, and its prediction as a bed rejected them as
-    `adult_speech`."""
+LAUGH = Path("fixtures/real_audio/baby_laughter")
+
+
+@pytest.mark.parametrize(("name", "codec", "suffix"), [
+    (BURPING_CRY, {"audio_bitrate": "48k"}, ".m4a"),
+    (HUNGRY_CRY, {"audio_bitrate": "32k"}, ".mp3"),
+    (LAUGH / "laugh_1.m4a_10.wav", {"ar": 8000}, ".wav")])
+def test_a_real_cry_or_laugh_through_a_lossy_codec_is_still_accepted(
+        shared: Path, tmp_path: Path, name: Path, codec: dict[str, Any], suffix: str) -> None:
+    """Web audio is AAC or MP3, phones record at 8 kHz. Regressions: after the codec, the 5-6 %
+    of these clean cries heard as speech was alone long enough to measure, and its prediction
+    as a bed rejected them as `adult_speech`; the laugh at 8 kHz was a speaking voice
+    (`infant_speaking_ratio` 0.30), its speech patches on YAMNet's 0.5 step."""
     import ffmpeg
 
-    encoded = tmp_path / f"cry{suffix}"
-    ffmpeg.input(str(shared / name)).output(
-        str(encoded), ac=1, audio_bitrate=bitrate).run(quiet=True)
+    encoded = tmp_path / f"source{suffix}"
+    ffmpeg.input(str(shared / name)).output(str(encoded), ac=1, **codec).run(quiet=True)
     *_, metrics = clean_clip(decode_audio(encoded), AudioConfig())
     assert gate(metrics, AudioConfig()) is None, metrics
 
@@ -317,13 +321,16 @@ def test_a_reader_under_a_real_cry_is_adult_speech(shared: Path, cry_name: str, 
 def test_a_song_under_a_real_cry_is_music(shared: Path, snr: float) -> None:
     """Regression: a sung pop song under a real 5 s ESC-50 cry at 5 and 10 dB was accepted,
     0.04-0.13 dB cleaner: YAMNet tagged it on one patch of five (0.19, under the 0.2 limit), and
-    it was never heard alone, so its removal could not be measured."""
+    it was never heard alone, so its removal could not be measured. (That one patch was the int8
+    kernels' saturation on an AVX2 CPU: in float YAMNet tags more of it at 5 dB, and those frames
+    count as music frames, so `music_ratio` is the check that fires first there.)"""
     files = real_files(shared)
     cry = next(f for f in files if f.name == "2-107351-A")
     song = next(f for f in files if f.name == "karissa_hobbs_lets_go_fishin")
     mix, _ = mix_at_snr(load_real(cry.path), load_real(song.path), snr, offset_s=3.7 * 3)
     _, _, metrics = clean_clip(mix, AudioConfig())
-    assert gate(metrics, AudioConfig()) == (ReasonCode.MUSIC, "music_tagged_ratio"), metrics
+    assert gate(metrics, AudioConfig()) in ((ReasonCode.MUSIC, "music_ratio"),
+                                            (ReasonCode.MUSIC, "music_tagged_ratio")), metrics
 
 
 def test_string_music_under_a_real_cry_is_found(shared: Path) -> None:

@@ -29,6 +29,16 @@ def test_real_music_is_tagged_and_a_real_cry_is_not(shared: Path) -> None:
     assert not (music_scores(_real(shared, "1-22694-A"), SR) >= PRESENT).any()
 
 
+
+def test_the_tagger_reads_the_same_on_every_cpu(shared: Path) -> None:
+    """Regression: onnxruntime's fused int8 kernels saturate on CPUs without VNNI. These five
+    patches (Brahms 5 dB under a real cry) read "Music" 0.82, 0.5, 0.95, 0.32, 0.68 on a Xeon
+    with VNNI and 0.32, 0.0, 0.91, 0.09, 0.05 on an AVX2 CPU (qemu -cpu Haswell): one verdict on
+    one worker, another on the next. The graph in float reads as below on both."""
+    mix, _ = mix_at_snr(_real(shared, "2-107351-A"), _real(shared, "brahms"), 5.0, offset_s=7.4)
+    music = music_scores(mix, SR)
+    assert music == pytest.approx([0.8195, 0.5, 0.9537, 0.1805, 0.6806], abs=0.03)
+
 def test_tags_cover_the_frames_of_their_patch() -> None:
     x = np.concatenate([np.zeros(5 * SR), demo_mix("music")[: 5 * SR]])
     tags = tag_frames(x, SR, n_frames=1000).music
@@ -108,10 +118,22 @@ def test_without_a_speech_detector_the_speaking_voice_is_not_measured() -> None:
 
 def test_tagged_music_is_measured_like_held_notes(shared: Path) -> None:
     """Regression: Brahms at 5 dB under an ESC-50 cry, tagged on 19 % of the clip (under the
-    tag limit) and never heard alone as held notes, was accepted 0.4 dB better. Its tagged
-    frames are music frames now: heard alone, the cleaning is predicted to remove 1.5 dB of it,
-    and the clip is rejected for the music it would carry."""
-    mix, _ = mix_at_snr(_real(shared, "2-107351-A"), _real(shared, "brahms"), 5.0, offset_s=7.4)
+    tag limit) and never heard alone as held notes, was accepted 0.4 dB better. Tagged frames are
+    music frames now: heard alone, the cleaning's removal of it is measured, and the clip is
+    rejected for the music it would carry. (With YAMNet in float on every CPU, Brahms there is
+    tagged on 81 %: the 19 % was the int8 kernels' saturation. The celesta piece is the case now.)
+    """
+    mix, _ = mix_at_snr(_real(shared, "2-107351-A"), _real(shared, "tchaikovsky"), 5.0)
     _, _, metrics = clean_clip(mix, AudioConfig())
     assert metrics["music_tagged_ratio"] <= AudioConfig().max_music_tagged_ratio, metrics
     assert gate(metrics, AudioConfig()) == (ReasonCode.MUSIC, "interferer_removed_db"), metrics
+
+
+def test_speech_on_the_int8_models_half_step_is_not_heard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model's probabilities step 0.32, 0.5, 0.68: its "0.5" covers 0.41-0.59, and a real
+    laugh re-encoded at 8 kHz sat on it (see test_quality). Speech counts from 0.68."""
+    scores = np.zeros((3, tagger.CLASSES))
+    scores[:, tagger.SPEECH_CLASSES[0]] = [0.3208, 0.5, 0.6806]
+    monkeypatch.setattr(tagger, "tag_scores", lambda x, sr: scores)
+    speech = tag_frames(np.zeros(3 * SR), SR, n_frames=300).speech
+    assert speech[[48, 144, 240]].tolist() == [False, False, True]
