@@ -169,9 +169,10 @@ def video_frame_envelope(clean: np.ndarray, activity: FrameActivity,
     }
 
 
-# Version 13: YAMNet hears speech only above its int8 output's 0.5 step (a re-encoded laugh sat on
-# it). Version 12: speech Silero and YAMNet both hear beside the infant's bouts is attenuated, and
-# Silero is asked inside the bouts too. Version 11: babbling YAMNet hears is never speaking.
+# Version 13: YAMNet's graph runs in float (its int8 kernels' answer hung on the CPU), and speech
+# counts only above its 0.5 output step (a re-encoded laugh sat on it). Version 12: speech Silero
+# and YAMNet both hear beside the infant's bouts is attenuated, and Silero is asked inside the
+# bouts too. Version 11: babbling YAMNet hears is never speaking.
 # Version 10: a voice in the infant's range that Silero and YAMNet both hear as speech is adult
 # speech (`infant_speaking_ratio`). Version 9: Silero hears the whole clip (its sequence export),
 # and speech in more than 30 % of the infant's pauses is adult speech under the infant too; music

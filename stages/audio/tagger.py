@@ -79,7 +79,7 @@ def _yamnet(fused: bool = False) -> tuple[Any, dict[str, float]]:
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     # onnxruntime fuses the model's quantise-dequantise pairs into int8 kernels whose sums
     # saturate on CPUs without VNNI (its documented U8S8 caveat): the same patches of Brahms under
-    # a real cry read "Music" 0.82, 0.5, 0.95, 0.32, 0.68 on this project's Xeon and 0.32, 0.0,
+    # a real cry read "Music" 0.82, 0.5, 0.95, 0.32, 0.68 on a Xeon with VNNI and 0.32, 0.0,
     # 0.91, 0.09, 0.05 on an AVX2 CPU (qemu -cpu Haswell), so verdicts hung on the worker. Unfused,
     # the same graph runs in float: 0.82, 0.5, 0.95, 0.18, 0.68 on both, at 3x the model's cost
     # (a tenth of the stage's). `python -m bench.cpus` measures it on more clips.

@@ -29,7 +29,6 @@ def test_real_music_is_tagged_and_a_real_cry_is_not(shared: Path) -> None:
     assert not (music_scores(_real(shared, "1-22694-A"), SR) >= PRESENT).any()
 
 
-
 def test_the_tagger_reads_the_same_on_every_cpu(shared: Path) -> None:
     """Regression: onnxruntime's fused int8 kernels saturate on CPUs without VNNI. These five
     patches (Brahms 5 dB under a real cry) read "Music" 0.82, 0.5, 0.95, 0.32, 0.68 on a Xeon
@@ -38,6 +37,7 @@ def test_the_tagger_reads_the_same_on_every_cpu(shared: Path) -> None:
     mix, _ = mix_at_snr(_real(shared, "2-107351-A"), _real(shared, "brahms"), 5.0, offset_s=7.4)
     music = music_scores(mix, SR)
     assert music == pytest.approx([0.8195, 0.5, 0.9537, 0.1805, 0.6806], abs=0.03)
+
 
 def test_tags_cover_the_frames_of_their_patch() -> None:
     x = np.concatenate([np.zeros(5 * SR), demo_mix("music")[: 5 * SR]])
