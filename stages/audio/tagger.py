@@ -47,9 +47,11 @@ INFANT_CLASSES = (4, 11, *range(13, 23))
 BABBLING_CLASS = 4
 # Babbling at this score vetoes the speech tag. On real speech, read, conversational and from
 # talking-head videos, raised to a child's pitch (played faster, or PSOLA with child formants),
-# YAMNet's Babbling stays at most 0.022 on the 393 patches it tags as speech (0.32 on any patch);
-# on the real cries and laughter it reaches 0.91 (90th percentile 0.18). No real babbling is in
-# ../shared to set it on: the veto keeps the rule from rejecting the label Cradle selects.
+# YAMNet's Babbling stayed at most 0.022 on the 393 patches it tagged as speech (0.32 on any
+# patch; int8 kernels). In float, on the sped-up set alone (bench/audio_real.py's child voices):
+# at most 0.005 on its 87 speech patches, 0.094 on any. On the real cries and laughter it reaches
+# 0.91 (90th percentile 0.18; the same in float). No real babbling is in ../shared to set it on:
+# the veto keeps the rule from rejecting the label Cradle selects.
 BABBLING_HEARD = 0.2
 TAGGER_RATE = 16_000  # YAMNet's input rate
 PATCH_S = 0.96  # YAMNet's log-mel patch
