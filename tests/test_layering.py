@@ -96,6 +96,16 @@ def test_model_imports_no_stages_flows_review_demo() -> None:
     assert not found, report(found)
 
 
+def test_stages_import_no_flows_or_review() -> None:
+    found = violations("stages/", ("flows", "review"))
+    assert not found, report(found)
+
+
+def test_review_imports_only_manifests_of_the_product() -> None:
+    found = violations("review/", ("flows", "stages", "model", "demo"))
+    assert not found, report(found)
+
+
 def test_only_ledger_imports_sqlalchemy_or_alembic() -> None:
     found = violations(None, ("sqlalchemy", "alembic"), exempt=LEDGER)
     assert not found, report(found)

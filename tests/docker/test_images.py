@@ -118,7 +118,7 @@ def test_both_images_share_one_base_with_the_projects_python() -> None:
 
 @pytest.mark.parametrize("kind", DOCKERFILES)
 def test_images_have_the_debian_tools_a_worker_runs(kind: str) -> None:
-    """ffmpeg, espeak-ng and sox from the Makefile's list are there; chromium (browser tests) and
+    """ffmpeg and espeak-ng from the Makefile's list are there; chromium (browser tests) and
     postgresql (its own container) are not."""
     listed = set(re.search(r"^APT_PACKAGES := (.+)$", makefile(), re.M).group(1).split())
     installs = [c for c in dockerfile(kind).commands if "apt-get" in c and "install" in c]
