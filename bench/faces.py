@@ -4,8 +4,8 @@
 
 Prints x real time for the stage on all cores (one clip per process, as `run` does), the stage's
 per-process speed as a fraction of a bare decode + FaceMesh loop over the same frames (the fastest
-of alternating runs of each), and the
-peak RSS of one process on the excerpt and on the whole video: memory should not grow with length.
+of alternating runs of each), and the peak RSS of one process on the excerpt and on the whole
+video: memory should not grow with length.
 """
 
 from __future__ import annotations
