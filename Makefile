@@ -5,9 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# ffmpeg: media I/O; espeak-ng: the demo corpus's speech; postgresql: the
-# ledger's multi-machine backend, tested against a throw-away local cluster; chromium: the
-# browser the page tests drive through Playwright (never a browser Playwright downloads).
+# ffmpeg: media I/O; espeak-ng: the demo corpus's speech; postgresql: the ledger's multi-machine
+# backend, tested against a throw-away local cluster; chromium: the browser the page tests drive
+# through Playwright (never a browser Playwright downloads).
 APT_PACKAGES := ffmpeg espeak-ng postgresql chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
